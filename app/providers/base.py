@@ -92,6 +92,14 @@ class Adapter:
         """True when the adapter answers by itself, with no HTTP exchange."""
         return False
 
+    def answer(self, call: Call) -> dict:
+        """The whole answer of an offline adapter."""
+        raise NotImplementedError
+
+    def answer_stream(self, call: Call) -> Iterator[dict]:
+        """The streamed answer of an offline adapter, as OpenAI chunk dicts."""
+        raise NotImplementedError
+
 
 def dumps(value: Any) -> bytes:
     return orjson.dumps(value)
