@@ -20,6 +20,30 @@ from app import errors
 
 ENDPOINTS = ("chat", "completions", "embeddings")
 
+# OpenAI's own request params per endpoint. A body key outside these (and
+# outside the gateway's control keys, which never reach an adapter) is a
+# provider-specific param that the adapter passes to the provider.
+OPENAI_PARAMS: dict[str, frozenset[str]] = {
+    "chat": frozenset({
+        "messages", "model", "temperature", "top_p", "n", "stream",
+        "stream_options", "stop", "max_tokens", "max_completion_tokens",
+        "presence_penalty", "frequency_penalty", "logit_bias", "logprobs",
+        "top_logprobs", "seed", "user", "tools", "tool_choice",
+        "parallel_tool_calls", "response_format", "reasoning_effort",
+        "service_tier", "store", "modalities", "audio", "prediction",
+        "web_search_options", "verbosity", "functions", "function_call",
+        "safety_identifier", "prompt_cache_key",
+    }),
+    "completions": frozenset({
+        "model", "prompt", "max_tokens", "temperature", "top_p", "n", "stream",
+        "stream_options", "stop", "suffix", "echo", "logprobs", "best_of",
+        "presence_penalty", "frequency_penalty", "logit_bias", "seed", "user",
+    }),
+    "embeddings": frozenset({
+        "model", "input", "dimensions", "encoding_format", "user",
+    }),
+}
+
 
 @dataclass(frozen=True)
 class Call:
