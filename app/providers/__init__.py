@@ -32,6 +32,20 @@ def openai_compatible_prefixes() -> frozenset[str]:
     return frozenset(DEFAULT_BASES)
 
 
+def default_base(provider: str) -> str | None:
+    """The default base of a provider that has a fixed one, else None.
+
+    Providers whose host comes from a region or location (Vertex, Bedrock)
+    and those with a fixed public API host built into their adapter return
+    None here.
+    """
+    if provider == "ollama":
+        return "http://localhost:11434"
+    from app.providers.openai_compat import default_base as compat_base
+
+    return compat_base(provider) if provider in openai_compatible_prefixes() else None
+
+
 def known(provider: str) -> bool:
     return provider in _ADAPTERS or provider in openai_compatible_prefixes()
 

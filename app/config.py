@@ -1,0 +1,210 @@
+"""Loading the operator's ``config.yaml`` (LiteLLM proxy format) at start-up.
+
+The steps: read YAML, export ``environment_variables``, resolve
+``os.environ/NAME`` references (a deployment whose reference is unset is
+disabled with a warning; anywhere else an unset reference stops the start),
+validate with marshmallow, warn once about keys we do not support, and build
+frozen objects. Nothing here runs per request.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Mapping
+from typing import Any
+
+import yaml
+
+from app.allowlist import AllowlistError
+from app.config_schema import IGNORED_LITELLM_PARAMS, OPERATOR_SCHEMA, flatten
+from app.settings import (
+    ConfigError,
+    GatewayConfig,
+    Limits,
+    UrlSettings,
+    build_deployment,
+    build_router_settings,
+)
+
+logger = logging.getLogger(__name__)
+
+ENV_PREFIX = "os.environ/"
+UNKNOWN = "Unknown field."
+DEFAULT_PATH = "config/config.yaml"
+
+
+class MissingVariable(Exception):
+    def __init__(self, name: str) -> None:
+        super().__init__(name)
+        self.name = name
+
+
+def config_path(cli_path: str | None = None) -> str:
+    """``--config`` first, then LiteLLM's ``CONFIG_FILE_PATH``, then the default."""
+    return cli_path or os.environ.get("CONFIG_FILE_PATH") or DEFAULT_PATH
+
+
+def load(path: str) -> GatewayConfig:
+    try:
+        with open(path, encoding="utf-8") as handle:
+            raw = yaml.safe_load(handle) or {}
+    except OSError as error:
+        raise ConfigError(f"cannot read the config file {path}: {error.strerror}")
+    except yaml.YAMLError as error:
+        raise ConfigError(f"{path} is not valid YAML: {error}")
+    return build(raw)
+
+
+def build(raw: Any) -> GatewayConfig:
+    """A validated, frozen :class:`GatewayConfig` from parsed YAML."""
+    if not isinstance(raw, dict):
+        raise ConfigError("the config must be a mapping of sections.")
+    export_environment(raw.get("environment_variables"))
+    data, disabled = resolve_sections(raw)
+    data = validate(data)
+    return assemble(data, disabled)
+
+
+def export_environment(variables: Any) -> None:
+    """LiteLLM's ``environment_variables`` section sets process variables."""
+    if isinstance(variables, Mapping):
+        for name, value in variables.items():
+            os.environ[str(name)] = str(value)
+
+
+def resolve(value: Any) -> Any:
+    """Replace ``os.environ/NAME`` strings, anywhere in ``value``."""
+    if isinstance(value, str) and value.startswith(ENV_PREFIX):
+        name = value[len(ENV_PREFIX):]
+        if name not in os.environ:
+            raise MissingVariable(name)
+        return os.environ[name]
+    if isinstance(value, dict):
+        return {k: resolve(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [resolve(v) for v in value]
+    return value
+
+
+def resolve_sections(raw: dict) -> tuple[dict, frozenset[int]]:
+    """Resolved sections, and the indexes of deployments left disabled."""
+    data = dict(raw)
+    data["model_list"], disabled = resolve_deployments(raw.get("model_list"))
+    for section in ("router_settings", "litellm_settings", "general_settings"):
+        if section in raw:
+            try:
+                data[section] = resolve(raw[section])
+            except MissingVariable as missing:
+                raise ConfigError(
+                    f"{section}: the environment variable {missing.name} is not set."
+                )
+    return data, disabled
+
+
+def resolve_deployments(entries: Any) -> tuple[Any, frozenset[int]]:
+    """Resolve each deployment; one with an unset variable stays unresolved
+    (so key paths keep their indexes) and is reported as disabled."""
+    if not isinstance(entries, list):
+        return entries, frozenset()
+    resolved, disabled = [], set()
+    for index, entry in enumerate(entries):
+        try:
+            resolved.append(resolve(entry))
+        except MissingVariable as missing:
+            resolved.append(entry)
+            disabled.add(index)
+            name = entry.get("model_name") if isinstance(entry, dict) else None
+            logger.warning(
+                "model_list[%d] (%s) is disabled: the environment variable %s "
+                "is not set.", index, name, missing.name,
+            )
+    return resolved, frozenset(disabled)
+
+
+def validate(data: dict) -> dict:
+    """Validate; unknown keys are warned about and dropped, other errors stop."""
+    errors = OPERATOR_SCHEMA.validate(data)
+    pairs = flatten(errors)
+    fatal = [(path, message) for path, message in pairs if message != UNKNOWN]
+    if fatal:
+        lines = "; ".join(f"{path}: {message}" for path, message in fatal)
+        raise ConfigError(f"invalid config: {lines}")
+    for path, _ in pairs:
+        logger.warning("config key %s is not supported by this gateway and is "
+                       "ignored.", path)
+    pruned = prune(data, errors)
+    return OPERATOR_SCHEMA.load(pruned)
+
+
+def prune(data: Any, errors: Any) -> Any:
+    """A copy of ``data`` without the keys marshmallow called unknown."""
+    if not isinstance(errors, dict):
+        return data
+    if isinstance(data, dict):
+        copy = dict(data)
+        for key, inner in errors.items():
+            if inner == [UNKNOWN]:
+                copy.pop(key, None)
+            elif key in copy:
+                copy[key] = prune(copy[key], inner)
+        return copy
+    if isinstance(data, list):
+        return [prune(item, errors.get(i)) for i, item in enumerate(data)]
+    return data
+
+
+def assemble(data: dict, disabled: frozenset[int]) -> GatewayConfig:
+    general = data["general_settings"]
+    litellm = data["litellm_settings"]
+    proxy_wide = bool(general.get("allow_client_side_credentials"))
+    deployments = []
+    for index, entry in enumerate(data["model_list"]):
+        if index in disabled:
+            continue
+        label = f"model_list[{index}] ({entry['model_name']})"
+        warn_ignored_params(entry, label)
+        try:
+            deployments.append(build_deployment(entry, index, label=label,
+                                                allow_all=proxy_wide))
+        except AllowlistError as error:
+            raise ConfigError(str(error)) from error
+    router = build_router_settings(litellm, data["router_settings"])
+    return GatewayConfig(
+        deployments=tuple(deployments),
+        router=router,
+        limits=limits_of(general),
+        urls=UrlSettings(
+            allowed_hosts=frozenset(h.lower() for h in
+                                    litellm.get("user_url_allowed_hosts", ())),
+            validate=litellm.get("user_url_validation", True),
+        ),
+        master_key=general.get("master_key"),
+        allow_client_side_credentials=proxy_wide,
+        allow_user_config=bool(general.get("allow_user_config")) or proxy_wide,
+        ssl_verify=litellm.get("ssl_verify", True),
+        json_logs=bool(litellm.get("json_logs")),
+    )
+
+
+def limits_of(general: Mapping[str, Any]) -> Limits:
+    defaults = Limits()
+    size_mb = general.get("max_request_size_mb")
+    return Limits(
+        max_body_bytes=int(size_mb * 1024 * 1024) if size_mb else defaults.max_body_bytes,
+        user_config_max_deployments=general.get(
+            "user_config_max_deployments", defaults.user_config_max_deployments),
+        max_num_retries=general.get("max_client_num_retries", defaults.max_num_retries),
+        max_fallback_depth=general.get("max_fallback_depth",
+                                       defaults.max_fallback_depth),
+        max_timeout=general.get("max_client_timeout", defaults.max_timeout),
+        user_config_cache_size=general.get("user_config_cache_size",
+                                           defaults.user_config_cache_size),
+    )
+
+
+def warn_ignored_params(entry: Mapping[str, Any], label: str) -> None:
+    for name in entry["litellm_params"]:
+        if name in IGNORED_LITELLM_PARAMS:
+            logger.warning("%s: litellm_params.%s is not supported by this gateway "
+                           "and is ignored.", label, name)

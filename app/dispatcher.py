@@ -1,0 +1,189 @@
+"""One attempt as one HTTP exchange, on a per-worker pool of connections.
+
+The dispatcher asks the provider adapter for the request, sends it (pinned to
+the checked address for client-chosen URLs, never following redirects, never
+reading proxy settings from the environment, never retrying), and hands the
+answer back through the adapter. It is the one place that translates
+``requests`` errors into the gateway's own.
+
+``requests`` has no total timeout: its read timeout bounds each socket read.
+For whole answers the dispatcher therefore reads the body itself and cuts it
+at the attempt's deadline; for streams the read timeout is the
+``stream_timeout`` and bounds the first byte and every gap between chunks.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import requests
+import urllib3
+
+from app import errors, pinning, providers
+from app.providers.base import Adapter, Call
+
+logger = logging.getLogger(__name__)
+
+CONNECT_TIMEOUT_S = 5.0
+MAX_ERROR_BODY = 1 << 20
+READ_SIZE = 64 * 1024
+
+
+@dataclass(frozen=True)
+class Timeouts:
+    total: float
+    stream: float
+
+    def connect(self) -> float:
+        return min(CONNECT_TIMEOUT_S, self.total)
+
+
+@dataclass(frozen=True)
+class Target:
+    """Transport choices of one attempt: pinning and TLS verification."""
+
+    pinned: object | None = None
+    verify: bool | str = True
+
+
+class Dispatcher:
+    def __init__(self, pool_size: int = 100) -> None:
+        self.session = requests.Session()
+        self.session.trust_env = False  # no proxies or netrc from the environment
+        adapter = pinning.PinnedAdapter(pool_connections=pool_size,
+                                        pool_maxsize=pool_size)
+        self.session.mount("http://", adapter)
+        self.session.mount("https://", adapter)
+
+    def send(self, call: Call, target: Target, timeouts: Timeouts
+             ) -> dict | Iterator[dict]:
+        """The OpenAI-shaped answer, or an iterator of chunks when streaming."""
+        provider = "mock" if call.mock_response is not None else call.provider
+        adapter = providers.adapter_for(provider)
+        if adapter.offline(call):
+            return adapter.answer_stream(call) if call.stream else adapter.answer(call)
+        response = self.exchange(adapter, call, target, timeouts)
+        if call.stream:
+            return relay(adapter, call, response)
+        started = time.monotonic()
+        content = read_body(response, started + timeouts.total)
+        return adapter.parse(call, response.status_code, response.headers, content)
+
+    def exchange(self, adapter: Adapter, call: Call, target: Target,
+                 timeouts: Timeouts) -> requests.Response:
+        """Send the request; raise the adapter's error for a non-2xx answer."""
+        http = adapter.build(call)
+        read = timeouts.stream if call.stream else timeouts.total
+        try:
+            prepared = requests.Request(http.method, http.url, headers=http.headers,
+                                        data=http.body).prepare()
+            if target.pinned is not None:
+                pinning.pin(prepared, target.pinned)
+            response = self.session.send(
+                prepared, stream=True, allow_redirects=False, verify=target.verify,
+                timeout=(timeouts.connect(), read))
+        except requests.RequestException as error:
+            raise translate(error) from None
+        if response.status_code >= 300:
+            raise failure(adapter, call, response, timeouts)
+        return response
+
+
+def failure(adapter: Adapter, call: Call, response: requests.Response,
+            timeouts: Timeouts) -> errors.GatewayError:
+    """The gateway error for a non-2xx answer (a redirect is never followed)."""
+    try:
+        content = read_body(response, time.monotonic() + timeouts.total,
+                            limit=MAX_ERROR_BODY)
+    except errors.GatewayError:
+        content = b""
+    status = response.status_code
+    if status < 400:
+        return errors.BadGateway(
+            f"The upstream answered with a redirect ({status}), which the "
+            f"gateway does not follow.", upstream_status=status)
+    return adapter.error(call, status, response.headers, content)
+
+
+def read_body(response: requests.Response, deadline: float,
+              limit: int | None = None) -> bytes:
+    """The whole body, cut with a 504 when the deadline passes mid-way."""
+    parts, size = [], 0
+    try:
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise errors.UpstreamTimeout(
+                    "The upstream did not finish its answer within the timeout.")
+            shrink_read_timeout(response, remaining)
+            part = response.raw.read(READ_SIZE, decode_content=True)
+            if not part:
+                return b"".join(parts)
+            parts.append(part)
+            size += len(part)
+            if limit is not None and size >= limit:
+                return b"".join(parts)[:limit]
+    except (urllib3.exceptions.HTTPError, OSError) as error:
+        raise translate_raw(error) from None
+    finally:
+        response.close()
+
+
+def shrink_read_timeout(response: requests.Response, remaining: float) -> None:
+    """Bound the next socket read by what is left of the deadline.
+
+    This reaches into urllib3's connection; if its layout changes the read
+    falls back to the read timeout given at send time.
+    """
+    connection = getattr(response.raw, "connection", None)
+    sock = getattr(connection, "sock", None)
+    if sock is not None:
+        try:
+            sock.settimeout(max(remaining, 0.001))
+        except OSError:
+            pass
+
+
+def relay(adapter: Adapter, call: Call, response: requests.Response
+          ) -> Iterator[dict]:
+    """The adapter's chunks, with transport errors translated; closing the
+    iterator (a client that went away) closes the upstream connection."""
+    try:
+        yield from adapter.stream(call, raw_chunks(response))
+    finally:
+        response.close()
+
+
+def raw_chunks(response: requests.Response) -> Iterator[bytes]:
+    try:
+        while True:
+            part = response.raw.read1(READ_SIZE)
+            if not part:
+                return
+            yield part
+    except (urllib3.exceptions.HTTPError, OSError) as error:
+        raise translate_raw(error) from None
+
+
+def translate(error: requests.RequestException) -> errors.GatewayError:
+    """The gateway error for a ``requests`` failure (no URL, no key in it)."""
+    if isinstance(error, (requests.ConnectTimeout, requests.ReadTimeout)):
+        return errors.UpstreamTimeout("The upstream did not answer within the timeout.")
+    if isinstance(error, requests.exceptions.SSLError):
+        return errors.BadGateway("The TLS connection to the upstream failed.")
+    cause = error.args[0] if error.args else None
+    cause = getattr(cause, "reason", cause)  # urllib3 wraps it in MaxRetryError
+    if isinstance(cause, (urllib3.exceptions.TimeoutError, TimeoutError)):
+        return errors.UpstreamTimeout("The upstream did not answer within the timeout.")
+    return errors.BadGateway("The upstream could not be reached or broke off.")
+
+
+def translate_raw(error: Exception) -> errors.GatewayError:
+    """The gateway error for a urllib3 or socket failure while reading."""
+    timeouts = (urllib3.exceptions.ReadTimeoutError, TimeoutError)
+    if isinstance(error, timeouts):
+        return errors.UpstreamTimeout("The upstream stalled longer than the timeout.")
+    return errors.BadGateway("The upstream connection broke off.")
