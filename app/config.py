@@ -162,7 +162,7 @@ def assemble(data: dict, disabled: frozenset[int]) -> GatewayConfig:
     for index, entry in enumerate(data["model_list"]):
         if index in disabled:
             continue
-        label = f"model_list[{index}] ({entry['model_name']})"
+        label = f"model_list[{index}]"
         warn_ignored_params(entry, label)
         try:
             deployments.append(build_deployment(entry, index, label=label,
@@ -206,5 +206,5 @@ def limits_of(general: Mapping[str, Any]) -> Limits:
 def warn_ignored_params(entry: Mapping[str, Any], label: str) -> None:
     for name in entry["litellm_params"]:
         if name in IGNORED_LITELLM_PARAMS:
-            logger.warning("%s: litellm_params.%s is not supported by this gateway "
+            logger.warning("%s.litellm_params.%s is not supported by this gateway "
                            "and is ignored.", label, name)

@@ -176,7 +176,8 @@ def build_deployment(entry: Mapping[str, Any], index: int, *, label: str,
     provider, model = split_model(params["model"], params.get("custom_llm_provider"),
                                   label)
     allowlist = ALLOW_ALL if allow_all else compile_allowlist(
-        params.get("configurable_clientside_auth_params"), label)
+        params.get("configurable_clientside_auth_params"),
+        f"{label} ({entry['model_name']})")
     return Deployment(
         id=deployment_id(entry, index),
         model_name=entry["model_name"],
