@@ -596,8 +596,10 @@ def test_titan_takes_one_text():
 def test_cohere_embed_body_and_parse():
     call = embed_call("cohere.embed-english-v3", input=["a", "b"])
     assert sent(call) == {"texts": ["a", "b"], "input_type": "search_document"}
-    override = embed_call("cohere.embed-english-v3", input_type="search_query")
+    override = embed_call("cohere.embed-v4:0", input_type="search_query",
+                          dimensions=512)
     assert sent(override)["input_type"] == "search_query"
+    assert sent(override)["output_dimension"] == 512
     content = orjson.dumps({"id": "e1", "embeddings": [[1.0], [2.0]],
                             "response_type": "embeddings_floats", "texts": ["a", "b"]})
     answer = bedrock.ADAPTER.parse(call, 200,

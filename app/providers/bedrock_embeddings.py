@@ -3,7 +3,9 @@
 Titan text models embed one ``inputText`` per call. One attempt is one HTTP
 exchange, so a list of several texts is refused with a 400 rather than looped
 over; the client sends them one per request (or uses a Cohere model, which
-takes up to 96 texts at once). Other embedding families are refused.
+takes up to 96 texts at once). ``dimensions`` becomes Titan's ``dimensions``
+or Cohere's ``output_dimension`` (Embed v4 only; v3 has a fixed size and says
+so itself). Other embedding families are refused.
 """
 
 from __future__ import annotations
@@ -18,7 +20,6 @@ from app.providers.openai_shapes import (
     embeddings,
     header,
     passthrough,
-    refuse,
     requested,
 )
 
@@ -46,7 +47,7 @@ def embeddings_body(call: Call) -> dict[str, Any]:
     else:
         body = {"texts": texts, "input_type": "search_document"}
         if "dimensions" in params:
-            refuse(call, "dimensions", "Cohere embeddings on Bedrock have fixed size.")
+            body["output_dimension"] = params["dimensions"]
     body.update(passthrough(call))
     return body
 
