@@ -20,11 +20,12 @@ from typing import Any
 from urllib.parse import quote
 
 from app import errors
-from app.providers.base import Adapter, Call, HttpRequest, dumps, loads_or_none
+from app.providers.base import Adapter, Call, HttpRequest, dumps
 from app.providers.bedrock_converse import converse_body, parse_converse
 from app.providers.bedrock_embeddings import embeddings_body, parse_embeddings
 from app.providers.bedrock_errors import http_error
 from app.providers.bedrock_stream import ConverseStream
+from app.providers.openai_shapes import json_answer, json_headers
 
 logger = logging.getLogger(__name__)
 
@@ -142,9 +143,8 @@ class BedrockAdapter(Adapter):
         signing_region = region(call)
         body = embeddings_body(call) if call.endpoint == "embeddings" \
             else converse_body(call)
-        headers = {"Content-Type": "application/json"}
-        headers.update(call.credentials.get("extra_headers") or {})
-        request = HttpRequest("POST", url(call, signing_region), headers, dumps(body))
+        request = HttpRequest("POST", url(call, signing_region), json_headers(call),
+                              dumps(body))
         return self.authorize(call, signing_region, request)
 
     def authorize(self, call: Call, signing_region: str,
@@ -160,10 +160,7 @@ class BedrockAdapter(Adapter):
 
     def parse(self, call: Call, status: int, headers: Mapping[str, str],
               content: bytes) -> dict:
-        payload = loads_or_none(content)
-        if not isinstance(payload, dict):
-            raise errors.BadGateway("Bedrock answered with malformed JSON.",
-                                    upstream_status=status)
+        payload = json_answer(call, status, content)
         if call.endpoint == "embeddings":
             return parse_embeddings(call, payload, headers)
         return parse_converse(call, payload)

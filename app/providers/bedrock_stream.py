@@ -17,7 +17,7 @@ from app import errors
 from app.providers.base import Call, loads_or_none
 from app.providers.bedrock_converse import converse_usage, finish_reason
 from app.providers.bedrock_errors import stream_error
-from app.providers.openai_shapes import Chunks, usage
+from app.providers.openai_shapes import Chunks
 
 logger = logging.getLogger(__name__)
 
@@ -42,11 +42,7 @@ class ConverseStream:
     """Turns one ConverseStream's frames into the chunks of one answer."""
 
     def __init__(self, call: Call) -> None:
-        self.call = call
         self.chunks = Chunks(call)
-        self.tool_index: dict[int, int] = {}
-        self.finished = False
-        self.tokens = usage(0, 0)
         self.handlers: dict[str, Callable[[Mapping[str, Any]], Iterator[dict]]] = {
             "messageStart": self.message_start,
             "contentBlockStart": self.block_start,
@@ -62,10 +58,7 @@ class ConverseStream:
             handler = self.handlers.get(str(headers.get(":event-type")))
             if handler is not None and isinstance(payload, Mapping):
                 yield from handler(payload)
-        if not self.finished:
-            raise errors.BadGateway("Bedrock's stream ended before the answer did.")
-        if self.call.include_usage:
-            yield self.chunks.usage(self.tokens)
+        yield from self.chunks.close()
 
     def message_start(self, payload: Mapping[str, Any]) -> Iterator[dict]:
         yield self.chunks.delta({"role": "assistant", "content": ""})
@@ -74,8 +67,7 @@ class ConverseStream:
         use = (payload.get("start") or {}).get("toolUse")
         if not isinstance(use, Mapping):
             return
-        index = len(self.tool_index)
-        self.tool_index[int(payload.get("contentBlockIndex") or 0)] = index
+        index = self.chunks.tool_index(payload.get("contentBlockIndex"))
         yield self.chunks.delta({"tool_calls": [{
             "index": index, "id": use.get("toolUseId"), "type": "function",
             "function": {"name": use.get("name"), "arguments": ""},
@@ -86,10 +78,9 @@ class ConverseStream:
         if "text" in delta:
             yield self.chunks.delta({"content": delta["text"]})
         elif "toolUse" in delta:
-            block = int(payload.get("contentBlockIndex") or 0)
             fragment = (delta["toolUse"] or {}).get("input") or ""
             yield self.chunks.delta({"tool_calls": [{
-                "index": self.tool_index.get(block, 0),
+                "index": self.chunks.tool_index(payload.get("contentBlockIndex")),
                 "function": {"arguments": fragment},
             }]})
         elif "reasoningContent" in delta:
@@ -98,9 +89,8 @@ class ConverseStream:
                 yield self.chunks.delta({"reasoning_content": text})
 
     def message_stop(self, payload: Mapping[str, Any]) -> Iterator[dict]:
-        self.finished = True
-        yield self.chunks.delta({}, finish_reason(payload.get("stopReason")))
+        yield self.chunks.finish(finish_reason(payload.get("stopReason")))
 
     def metadata(self, payload: Mapping[str, Any]) -> Iterator[dict]:
-        self.tokens = converse_usage(payload.get("usage"))
+        self.chunks.tokens = converse_usage(payload.get("usage"))
         return iter(())

@@ -36,6 +36,8 @@ from app.providers.openai_shapes import (
     content_text,
     embedding_inputs,
     embeddings,
+    json_answer,
+    json_headers,
     max_tokens,
     passthrough,
     refuse,
@@ -247,11 +249,7 @@ class CohereAdapter(Adapter):
     name = "cohere"
 
     def build(self, call: Call) -> HttpRequest:
-        headers = {"Content-Type": "application/json"}
-        key = api_key(call)
-        if key:
-            headers["Authorization"] = f"Bearer {key}"
-        headers.update(call.credentials.get("extra_headers") or {})
+        headers = json_headers(call, api_key(call))
         if call.endpoint == "embeddings":
             url, body = embed_url(call), embed_body(call)
         else:
@@ -260,10 +258,7 @@ class CohereAdapter(Adapter):
 
     def parse(self, call: Call, status: int, headers: Mapping[str, str],
               content: bytes) -> dict:
-        payload = loads_or_none(content)
-        if not isinstance(payload, dict):
-            raise errors.BadGateway("Cohere answered with malformed JSON.",
-                                    upstream_status=status)
+        payload = json_answer(call, status, content)
         if call.endpoint == "embeddings":
             return parse_embed(call, payload)
         return parse_chat(call, payload)

@@ -54,11 +54,7 @@ class CohereStream:
     """Turns one Chat v2 event stream into the chunks of one answer."""
 
     def __init__(self, call: Call) -> None:
-        self.call = call
         self.chunks = Chunks(call)
-        self.tool_index: dict[int, int] = {}
-        self.finished = False
-        self.tokens = usage(0, 0)
         self.handlers: dict[str, Callable[[Mapping[str, Any]], Iterator[dict]]] = {
             "message-start": self.message_start,
             "content-delta": self.content_delta,
@@ -76,10 +72,7 @@ class CohereStream:
             handler = self.handlers.get(str(payload.get("type") or event.name))
             if handler is not None:
                 yield from handler(payload)
-        if not self.finished:
-            raise errors.BadGateway("Cohere's stream ended before the answer did.")
-        if self.call.include_usage:
-            yield self.chunks.usage(self.tokens)
+        yield from self.chunks.close()
 
     def message_start(self, event: Mapping[str, Any]) -> Iterator[dict]:
         yield self.chunks.delta({"role": "assistant", "content": ""})
@@ -99,8 +92,7 @@ class CohereStream:
     def tool_call_start(self, event: Mapping[str, Any]) -> Iterator[dict]:
         started = message_delta(event).get("tool_calls") or {}
         function = started.get("function") or {}
-        index = len(self.tool_index)
-        self.tool_index[int(event.get("index") or 0)] = index
+        index = self.chunks.tool_index(event.get("index"))
         yield self.chunks.delta({"tool_calls": [{
             "index": index, "id": started.get("id"), "type": "function",
             "function": {"name": function.get("name"),
@@ -111,7 +103,7 @@ class CohereStream:
         function = (message_delta(event).get("tool_calls") or {}).get("function") or {}
         fragment = function.get("arguments")
         if fragment:
-            index = self.tool_index.get(int(event.get("index") or 0), 0)
+            index = self.chunks.tool_index(event.get("index"))
             yield self.chunks.delta({"tool_calls": [{
                 "index": index, "function": {"arguments": fragment}}]})
 
@@ -119,6 +111,5 @@ class CohereStream:
         delta = event.get("delta") or {}
         error = str(delta.get("error") or "")
         finish = finish_reason(delta.get("finish_reason"), error)
-        self.tokens = tokens(delta.get("usage"))
-        self.finished = True
-        yield self.chunks.delta({}, finish)
+        self.chunks.tokens = tokens(delta.get("usage"))
+        yield self.chunks.finish(finish)

@@ -45,6 +45,8 @@ from app.providers.openai_shapes import (
     embedding_inputs,
     embeddings,
     image_data,
+    json_answer,
+    json_headers,
     max_tokens,
     passthrough,
     refuse,
@@ -225,13 +227,10 @@ class OllamaAdapter(Adapter):
     name = "ollama"
 
     def build(self, call: Call) -> HttpRequest:
-        headers = {"Content-Type": "application/json"}
         key = call.api_key
         if not key and call.use_environment_credentials:
             key = os.environ.get(KEY_VARIABLE)
-        if key:
-            headers["Authorization"] = f"Bearer {key}"
-        headers.update(call.credentials.get("extra_headers") or {})
+        headers = json_headers(call, key)
         if call.endpoint == "embeddings":
             path, body = "/api/embed", embed_body(call)
         else:
@@ -240,10 +239,7 @@ class OllamaAdapter(Adapter):
 
     def parse(self, call: Call, status: int, headers: Mapping[str, str],
               content: bytes) -> dict:
-        payload = loads_or_none(content)
-        if not isinstance(payload, dict):
-            raise errors.BadGateway("Ollama answered with malformed JSON.",
-                                    upstream_status=status)
+        payload = json_answer(call, status, content)
         if "error" in payload:
             raise self.error(call, 500, headers, content)
         if call.endpoint == "embeddings":

@@ -57,11 +57,7 @@ class OllamaStream:
     """Turns one NDJSON chat stream into the chunks of one answer."""
 
     def __init__(self, call: Call) -> None:
-        self.call = call
         self.chunks = Chunks(call)
-        self.tool_count = 0
-        self.finished = False
-        self.tokens = usage(0, 0)
 
     def relay(self, raw: Iterable[bytes]) -> Iterator[dict]:
         yield self.chunks.delta({"role": "assistant", "content": ""})
@@ -72,10 +68,7 @@ class OllamaStream:
             if not isinstance(payload, Mapping):
                 raise errors.BadGateway("Ollama sent a malformed stream line.")
             yield from self.handle(payload)
-        if not self.finished:
-            raise errors.BadGateway("Ollama's stream ended before the answer did.")
-        if self.call.include_usage:
-            yield self.chunks.usage(self.tokens)
+        yield from self.chunks.close()
 
     def handle(self, payload: Mapping[str, Any]) -> Iterator[dict]:
         if "error" in payload:
@@ -87,11 +80,9 @@ class OllamaStream:
         if message.get("content"):
             yield self.chunks.delta({"content": message["content"]})
         for call in openai_tool_calls(message.get("tool_calls")):
-            indexed = {"index": self.tool_count, **call}
+            indexed = {"index": self.chunks.tool_index(call["id"]), **call}
             yield self.chunks.delta({"tool_calls": [indexed]})
-            self.tool_count += 1
         if payload.get("done"):
-            self.finished = True
-            self.tokens = tokens(payload)
-            finish = finish_reason(payload.get("done_reason"), self.tool_count > 0)
-            yield self.chunks.delta({}, finish)
+            self.chunks.tokens = tokens(payload)
+            called = self.chunks.tool_calls > 0
+            yield self.chunks.finish(finish_reason(payload.get("done_reason"), called))

@@ -12,13 +12,13 @@ from __future__ import annotations
 import base64
 import logging
 import struct
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import orjson
 
 from app import errors
-from app.providers.base import OPENAI_PARAMS, Call, new_id, now
+from app.providers.base import OPENAI_PARAMS, Call, loads_or_none, new_id, now
 
 logger = logging.getLogger(__name__)
 
@@ -217,7 +217,12 @@ def tool_call(ident: str, name: str, arguments: str) -> dict[str, Any]:
 
 
 class Chunks:
-    """Builds the chunks of one streamed answer, all with one id and ``created``."""
+    """Builds the chunks of one streamed answer, all with one id and ``created``.
+
+    It also keeps what every provider's stream tracks: which tool-call index a
+    provider's block or call number maps to, whether the answer finished, and
+    the usage to send last when the client asked for it.
+    """
 
     def __init__(self, call: Call) -> None:
         self.call = call
@@ -225,6 +230,29 @@ class Chunks:
         self.id = new_id("cmpl" if self.legacy else "chatcmpl")
         self.created = now()
         self.object = "text_completion" if self.legacy else "chat.completion.chunk"
+        self.tokens = usage(0, 0)
+        self.finished = False
+        self._tool_indexes: dict[Any, int] = {}
+
+    def tool_index(self, key: Any) -> int:
+        """OpenAI's tool-call index for a provider's key, numbered from 0."""
+        return self._tool_indexes.setdefault(key, len(self._tool_indexes))
+
+    @property
+    def tool_calls(self) -> int:
+        return len(self._tool_indexes)
+
+    def finish(self, reason: str) -> dict:
+        self.finished = True
+        return self.delta({}, reason)
+
+    def close(self) -> Iterator[dict]:
+        """End the stream: a cut-short answer raises; else the usage chunk if asked."""
+        if not self.finished:
+            raise errors.BadGateway(
+                f"The {self.call.provider} stream ended before the answer did.")
+        if self.call.include_usage:
+            yield self.usage(self.tokens)
 
     def delta(self, delta: dict[str, Any], finish: str | None = None) -> dict:
         if self.legacy:
@@ -258,6 +286,25 @@ def embeddings(call: Call, vectors: list[list[float]], prompt_tokens: int) -> di
 def _base64_floats(vector: list[float]) -> str:
     """Little-endian float32, base64-encoded: what OpenAI's SDK decodes."""
     return base64.b64encode(struct.pack(f"<{len(vector)}f", *vector)).decode()
+
+
+def json_headers(call: Call, key: str | None = None) -> dict[str, str]:
+    """JSON content type, the bearer key if any, then the deployment's extra headers."""
+    headers = {"Content-Type": "application/json"}
+    if key:
+        headers["Authorization"] = f"Bearer {key}"
+    headers.update(call.credentials.get("extra_headers") or {})
+    return headers
+
+
+def json_answer(call: Call, status: int, content: bytes) -> dict[str, Any]:
+    """A 2xx body as a JSON object; anything else is the upstream's fault."""
+    payload = loads_or_none(content)
+    if not isinstance(payload, dict):
+        raise errors.BadGateway(
+            f"The {call.provider} upstream answered with malformed JSON.",
+            upstream_status=status)
+    return payload
 
 
 def header(headers: Mapping[str, str], name: str) -> str | None:
