@@ -8,7 +8,10 @@ from instance metadata and from the developer's own files in every test.
 from __future__ import annotations
 
 import base64
+import logging
 import struct
+import subprocess
+import sys
 import zlib
 from urllib.parse import urlsplit
 
@@ -19,7 +22,7 @@ from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
 from app import errors
-from app.providers import bedrock
+from app.providers import adapter_for, bedrock
 from app.providers.base import Call
 
 KEYS = {
@@ -61,6 +64,25 @@ def make_call(body=None, **overrides) -> Call:
 
 def sent(call: Call) -> dict:
     return orjson.loads(bedrock.ADAPTER.build(call).body)
+
+
+def test_registry_and_lazy_botocore():
+    assert adapter_for("bedrock") is bedrock.ADAPTER
+    code = ("import sys; sys.modules['botocore'] = None; "
+            "import app.providers.bedrock; print('ok')")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True,
+                            text=True, check=False)
+    assert result.returncode == 0 and result.stdout.strip() == "ok", result.stderr
+
+
+def test_no_secret_reaches_the_log(caplog):
+    keys = {**KEYS, "aws_session_token": "TOKEN-SECRET"}
+    with caplog.at_level(logging.DEBUG):
+        bedrock.ADAPTER.build(make_call({"messages": HELLO, "n": 3}, credentials=keys,
+                                        drop_params=True))
+    assert "dropping n" in caplog.text
+    for secret in (KEYS["aws_secret_access_key"], "TOKEN-SECRET", "Hello"):
+        assert secret not in caplog.text
 
 
 # --- URL, region and model encoding -------------------------------------------
@@ -498,6 +520,13 @@ def test_stream_exception_event_raises(name, message, cls):
     with pytest.raises(cls) as caught:
         next(stream)
     assert type(caught.value) is cls and caught.value.message == message
+
+
+def test_unmodelled_error_frame_raises():
+    data = frame({":message-type": "error", ":error-code": "ThrottlingException",
+                  ":error-message": "Slow down."}, {})
+    with pytest.raises(errors.RateLimited, match="Slow down."):
+        list(bedrock.ADAPTER.stream(make_call(stream=True), iter([data])))
 
 
 def test_corrupt_frame_is_bad_gateway():

@@ -124,11 +124,26 @@ def environment_credentials(call: Call) -> Any:
     return found.get_frozen_credentials()
 
 
+class _QuietSigning(logging.Filter):
+    """Drops botocore.auth's debug records: they print the canonical request,
+    session token included, and the signature."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.levelno > logging.DEBUG
+
+
+_QUIET_SIGNING = _QuietSigning()
+
+
 def signed_headers(credentials: Any, signing_region: str, request: HttpRequest
                    ) -> dict[str, str]:
     """The request's headers plus SigV4's, signed over its exact body bytes."""
     from botocore.auth import SigV4Auth
     from botocore.awsrequest import AWSRequest
+
+    signing_log = logging.getLogger("botocore.auth")
+    if _QUIET_SIGNING not in signing_log.filters:
+        signing_log.addFilter(_QUIET_SIGNING)
 
     aws_request = AWSRequest(method=request.method, url=request.url,
                              data=request.body, headers=request.headers)
