@@ -185,6 +185,10 @@ def test_unsupported_params_400_unless_dropped(name, value):
 def test_legacy_prompt():
     body = sent(make_call({"prompt": "Say hi"}, endpoint="completions"))
     assert body["messages"] == [{"role": "user", "content": "Say hi"}]
+    with pytest.raises(errors.UnsupportedParam) as caught:
+        ollama.ADAPTER.build(make_call({"prompt": "def f(", "suffix": "return x"},
+                                       endpoint="completions"))
+    assert caught.value.param == "suffix"
 
 
 # --- parse ---------------------------------------------------------------------------

@@ -7,6 +7,11 @@ are refused unless the deployment drops unsupported params. Anything the client
 sends that OpenAI does not define goes to ``additionalModelRequestFields``
 (``top_k``, ``thinking``, ...), except Converse's own top-level fields, which
 keep their place.
+
+Not translated, and answered with a 400: audio and file parts, and images given
+by URL (adapters do no I/O, so images must be inline data URLs). Usage reports
+Converse's ``inputTokens`` as the prompt tokens and its cache reads as
+``cached_tokens``; cache writes are not reported.
 """
 
 from __future__ import annotations

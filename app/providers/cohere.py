@@ -9,6 +9,11 @@ probabilities, ``logit_bias`` and ``reasoning_effort`` are refused unless
 dropped; other client keys (``k``, ``documents``, ``safety_mode``, ...) are
 sent at the top level. A generation that ends in ``ERROR`` or ``TIMEOUT`` is
 raised as an upstream failure rather than passed off as a normal stop.
+
+The answer's text, tool calls and usage (``usage.tokens``) are translated; a
+reasoning model's thinking, or else the tool plan, becomes ``reasoning_content``.
+Citations have no OpenAI field and are not passed on. Embeddings ask for float
+vectors with ``input_type`` ``search_document`` unless the client sends its own.
 """
 
 from __future__ import annotations

@@ -11,6 +11,10 @@ probabilities and ``logit_bias`` are refused unless dropped. Images must be
 inline data URLs: they travel as base64 in the message's ``images``. Ollama
 needs no key; one set on the deployment (or ``OLLAMA_API_KEY``, where the
 deployment may use the environment) is sent as a bearer token.
+
+Legacy completions go through ``/api/chat`` as one user message, so the model's
+chat template applies; ``suffix`` (which only ``/api/generate`` knows) is
+refused unless dropped. Ollama gives tool calls no ids: the gateway makes them.
 """
 
 from __future__ import annotations
