@@ -21,10 +21,8 @@ from typing import Any
 
 from app import errors
 from app.providers.base import Call, dumps
-from app.providers.openai_shapes import (
-    assistant_message,
+from app.providers.openai_request import (
     chat_messages,
-    completion,
     content_text,
     image_data,
     max_tokens,
@@ -33,9 +31,8 @@ from app.providers.openai_shapes import (
     requested,
     stop_list,
     tool_arguments,
-    tool_call,
-    usage,
 )
+from app.providers.openai_shapes import assistant_message, completion, tool_call, usage
 
 HANDLED = frozenset({
     "messages", "prompt", "max_tokens", "max_completion_tokens", "temperature",

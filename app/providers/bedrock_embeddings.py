@@ -15,13 +15,8 @@ from typing import Any
 
 from app import errors
 from app.providers.base import Call
-from app.providers.openai_shapes import (
-    embedding_inputs,
-    embeddings,
-    header,
-    passthrough,
-    requested,
-)
+from app.providers.openai_request import embedding_inputs, passthrough, requested
+from app.providers.openai_shapes import embeddings, header
 
 HANDLED = frozenset({"input", "dimensions", "encoding_format"})
 

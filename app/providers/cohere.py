@@ -34,20 +34,22 @@ from app.providers.base import (
     loads_or_none,
 )
 from app.providers.cohere_stream import CohereStream, finish_reason, tokens
-from app.providers.openai_shapes import (
-    assistant_message,
+from app.providers.openai_request import (
     chat_messages,
-    completion,
     content_text,
     embedding_inputs,
-    embeddings,
-    json_answer,
-    json_headers,
     max_tokens,
     passthrough,
     refuse,
     requested,
     stop_list,
+)
+from app.providers.openai_shapes import (
+    assistant_message,
+    completion,
+    embeddings,
+    json_answer,
+    json_headers,
     tool_call,
 )
 

@@ -41,22 +41,24 @@ from app.providers.ollama_stream import (
     openai_tool_calls,
     tokens,
 )
-from app.providers.openai_shapes import (
-    assistant_message,
+from app.providers.openai_request import (
     chat_messages,
-    completion,
     content_text,
     embedding_inputs,
-    embeddings,
     image_data,
-    json_answer,
-    json_headers,
     max_tokens,
     passthrough,
     refuse,
     requested,
     stop_list,
     tool_arguments,
+)
+from app.providers.openai_shapes import (
+    assistant_message,
+    completion,
+    embeddings,
+    json_answer,
+    json_headers,
 )
 
 logger = logging.getLogger(__name__)
