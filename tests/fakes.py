@@ -73,7 +73,8 @@ class FakeUpstream:
     """A scripted, recording HTTP/1.1 server on a loopback ephemeral port.
 
     ``latency_s`` delays every reply; ``max_hold_s`` bounds how long a hang or
-    a stall may last even if the fake is never closed.
+    a stall may last even if the fake is never closed; ``keep_calls=False``
+    stops recording, so a long benchmark does not grow the fake's memory.
     """
 
     def __init__(
@@ -83,11 +84,13 @@ class FakeUpstream:
         latency_s: float = 0.0,
         host: str = "127.0.0.1",
         max_hold_s: float = 120.0,
+        keep_calls: bool = True,
     ) -> None:
         if host not in LOOPBACK:
             raise ValueError(f"a fake binds loopback only, not {host!r}")
         self.name, self.host = name, host
         self.latency_s, self.max_hold_s = latency_s, max_hold_s
+        self.keep_calls = keep_calls
         self.closing = threading.Event()
         self._lock = threading.Lock()
         self._calls: list[Call] = []
@@ -177,8 +180,9 @@ class FakeUpstream:
     ) -> Call:
         """Note a request as it arrives; the wire side calls this."""
         call = parse_call(method, target, headers, body, peer_port)
-        with self._lock:
-            self._calls.append(call)
+        if self.keep_calls:
+            with self._lock:
+                self._calls.append(call)
         return call
 
     @property

@@ -154,6 +154,14 @@ def test_concurrent_connections_are_served_together(
     assert time.monotonic() - started < 2.0
 
 
+def test_keep_calls_off_serves_without_recording(
+    fake_upstream_factory: Callable[..., FakeUpstream],
+) -> None:
+    fake = fake_upstream_factory(keep_calls=False)
+    assert post(fake).status_code == 200
+    assert fake.calls == []
+
+
 def test_delay_holds_the_status_line(fake_upstream: FakeUpstream) -> None:
     fake_upstream.script({"delay_s": 0.3})
     started = time.monotonic()
