@@ -182,8 +182,6 @@ def error_class(status: int | None, payload: Any) -> type[errors.GatewayError]:
             return errors.ContentPolicyViolation
         if any(text in message for text in _BILLING_TEXT):
             return errors.PermissionDenied
-    if status == 413:
-        return errors.InvalidRequest
     by_type = _BY_TYPE.get(str(inner.get("type")))
     if by_type is not None:
         return by_type
