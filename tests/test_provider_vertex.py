@@ -236,12 +236,15 @@ def test_credentials_from_environment_only_when_allowed(adapter, account,
     assert "no credentials" in caught.value.message
 
 
-def test_client_credentials_may_not_name_a_file(adapter, account, tmp_path):
+def test_client_credentials_may_not_name_a_file(adapter, private_key_pem,
+                                                token_endpoint, tmp_path):
     path = tmp_path / "key.json"
-    path.write_text(json.dumps(account))
+    path.write_text(json.dumps(service_account(private_key_pem,
+                                               token_uri=GOOGLE_TOKEN_URI)))
     with pytest.raises(errors.InvalidRequest) as caught:
         adapter.build(vertex_call(str(path), use_environment_credentials=False))
     assert caught.value.param == "vertex_credentials"
+    assert token_endpoint == []
 
 
 def test_client_credentials_must_use_googles_token_endpoint(adapter, account):
