@@ -461,6 +461,8 @@ def test_claude_embeddings_are_400(adapter, account):
      "before or it is disabled.", errors.PermissionDenied),
     (429, "RESOURCE_EXHAUSTED", "Quota exceeded for aiplatform.googleapis.com.",
      errors.RateLimited),
+    (400, "INVALID_ARGUMENT", "Output blocked by content filtering policy.",
+     errors.ContentPolicyViolation),
     (404, "NOT_FOUND", "Publisher Model was not found.", errors.NotFound),
     (503, "UNAVAILABLE", "The model is overloaded.", errors.ServiceUnavailable),
 ])

@@ -26,8 +26,6 @@ _NEUTRAL: dict[str, Any] = {
     "suffix": "",
 }
 
-HINTS = frozenset({"safety_identifier", "prompt_cache_key"})
-
 
 def asked(body: Mapping[str, Any], name: str) -> bool:
     """True when the body sets ``name`` to something beyond the default."""
