@@ -31,11 +31,10 @@ def usage(prompt: int, completion: int, total: int | None = None, *,
     return block
 
 
-def chat_response(call: Call, choices: list[dict], usage_block: dict,
-                  upstream_id: str | None = None) -> dict:
+def chat_response(call: Call, choices: list[dict], usage_block: dict) -> dict:
     """A ``chat.completion`` answering ``call``, echoing the requested model."""
     return {
-        "id": f"chatcmpl-{upstream_id}" if upstream_id else new_id("chatcmpl"),
+        "id": new_id("chatcmpl"),
         "object": "chat.completion",
         "created": now(),
         "model": call.requested_model,
