@@ -231,6 +231,10 @@ def fallback_map(entries: Any) -> Mapping[str, tuple[str, ...]]:
     return MappingProxyType(merged)
 
 
+FALLBACK_MAPS = frozenset({"fallbacks", "context_window_fallbacks",
+                           "content_policy_fallbacks"})
+
+
 def build_router_settings(*layers: Mapping[str, Any]) -> RouterSettings:
     """Router settings from layers of validated dicts; later layers win."""
     merged: dict[str, Any] = {}
@@ -241,7 +245,7 @@ def build_router_settings(*layers: Mapping[str, Any]) -> RouterSettings:
         if name not in merged:
             continue
         value = merged[name]
-        if name.endswith("fallbacks") and name != "default_fallbacks":
+        if name in FALLBACK_MAPS:
             value = fallback_map(value)
         elif isinstance(value, (list, dict)):
             value = freeze(value)
