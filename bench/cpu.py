@@ -1,0 +1,87 @@
+"""Who used the CPU during a run: the gateway, the fake, the generator, others.
+
+Requests per second on a 2-core machine shared by the gateway, the fake
+upstream and the load generator depend on everything else that runs there.
+CPU time per request does much less, so each run also reports the gateway's
+CPU milliseconds per request and how many cores the rest of the machine
+(processes that are not part of the benchmark) kept busy meanwhile.
+"""
+
+from __future__ import annotations
+
+import os
+import resource
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+def process_seconds(pid: int) -> float:
+    """User plus system CPU seconds of one process (0 once it is gone)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return 0.0
+    fields = stat.rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / TICK
+
+
+def machine_busy_seconds() -> float:
+    """CPU seconds all cores spent not idle, since boot."""
+    with open("/proc/stat") as handle:
+        values = [int(v) for v in handle.readline().split()[1:]]
+    idle = values[3] + values[4]
+    return (sum(values[:8]) - idle) / TICK
+
+
+def children_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+@dataclass
+class Sample:
+    at: float
+    gateway: float
+    fake: float
+    generators: float
+    machine: float
+
+
+class Meter:
+    """Samples CPU counters around a run; ``gateway_pids`` and ``fake_pid``
+    are read at each sample, so a restarted worker is still counted."""
+
+    def __init__(self, gateway_pids: Callable[[], Iterable[int]],
+                 fake_pid: Callable[[], int | None]) -> None:
+        self.gateway_pids = gateway_pids
+        self.fake_pid = fake_pid
+
+    def sample(self) -> Sample:
+        fake = self.fake_pid()
+        return Sample(
+            at=time.perf_counter(),
+            gateway=sum(process_seconds(pid) for pid in self.gateway_pids()),
+            fake=process_seconds(fake) if fake else 0.0,
+            generators=children_seconds(),
+            machine=machine_busy_seconds(),
+        )
+
+    @staticmethod
+    def between(first: Sample, last: Sample, requests: int) -> dict:
+        """CPU use between two samples; ``generators`` counts finished children."""
+        elapsed = last.at - first.at
+        gateway = last.gateway - first.gateway
+        ours = gateway + last.fake - first.fake + last.generators - first.generators
+        others = max(0.0, last.machine - first.machine - ours)
+        return {
+            "gateway_cpu_ms_per_request":
+                round(1000 * gateway / requests, 3) if requests else None,
+            "gateway_cores": round(gateway / elapsed, 2),
+            "fake_cores": round((last.fake - first.fake) / elapsed, 2),
+            "generator_cores": round((last.generators - first.generators) / elapsed, 2),
+            "other_cores": round(others / elapsed, 2),
+        }
