@@ -50,10 +50,17 @@ class Target:
 
 
 class Dispatcher:
-    def __init__(self, pool_size: int = 100) -> None:
+    """Sends attempts on one session: ``hosts`` pools of ``pool_size`` each.
+
+    A pool keeps at most ``pool_size`` idle connections to its host; past
+    that, urllib3 closes each extra connection when its answer ends and
+    logs a warning, so ``pool_size`` should be the worker's concurrency.
+    """
+
+    def __init__(self, pool_size: int = 100, hosts: int = 256) -> None:
         self.session = requests.Session()
         self.session.trust_env = False  # no proxies or netrc from the environment
-        adapter = pinning.PinnedAdapter(pool_connections=pool_size,
+        adapter = pinning.PinnedAdapter(pool_connections=hosts,
                                         pool_maxsize=pool_size)
         self.session.mount("http://", adapter)
         self.session.mount("https://", adapter)

@@ -8,7 +8,7 @@ import pytest
 from app import errors
 from app.dispatcher import Dispatcher, Target, Timeouts
 from app.providers.base import Call
-from tests.fakes import FakeUpstream, chat_ok
+from tests.fakes import FakeUpstream, chat_ok, sse_ok
 
 TIMEOUTS = Timeouts(total=5, stream=5)
 
@@ -59,3 +59,32 @@ def test_mock_response_answers_without_any_exchange():
     call = chat_call("http://127.0.0.1:9/v1", mock_response="mocked")
     answer = Dispatcher().send(call, Target(), TIMEOUTS)
     assert answer["choices"][0]["message"]["content"] == "mocked"
+
+
+@pytest.mark.parametrize("pool_size, discards", [(3, False), (1, True)])
+def test_a_pool_as_large_as_the_concurrency_keeps_every_connection(
+        pool_size, discards, caplog):
+    """Streams held at once return their connections to the pool when they
+    end; a pool smaller than that closes the extras, with a warning each."""
+    import threading
+
+    with FakeUpstream("UP") as upstream:
+        upstream.script({"sse": sse_ok("ok"), "chunk_interval_s": 0.05})
+        dispatcher = Dispatcher(pool_size=pool_size)
+        call = chat_call(f"{upstream.base}/v1", stream=True)
+        streams = [dispatcher.send(call, Target(), TIMEOUTS) for _ in range(3)]
+        readers = [threading.Thread(target=list, args=(s,)) for s in streams]
+        for reader in readers:
+            reader.start()
+        for reader in readers:
+            reader.join(5)
+    assert ("Connection pool is full" in caplog.text) is discards
+
+
+def test_the_gateway_pools_as_many_connections_as_a_worker_holds(monkeypatch):
+    from app.gateway import Gateway
+    from app.settings import GatewayConfig
+
+    monkeypatch.setenv("GATEWAY_WORKER_CONNECTIONS", "7")
+    adapter = Gateway(GatewayConfig()).dispatcher.session.get_adapter("http://x")
+    assert adapter.poolmanager.connection_pool_kw["maxsize"] == 7
