@@ -162,6 +162,9 @@ def streams_lines(streams: dict) -> list[str]:
         f"p50 {fmt(beside['p50'])} / p99 {fmt(beside['p99'])} ms, "
         f"{beside['failures']} failed; gateway "
         f"{streams['cpu_while_held']['gateway_cores']} cores busy meanwhile.",
+        "Workers while holding them: " + ", ".join(
+            f"{w['sockets']} sockets and {w['rss_mb']} MB"
+            for w in streams["workers_while_held"]) + ".",
     ]
 
 

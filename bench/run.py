@@ -213,13 +213,29 @@ def streams(bench: Bench) -> dict:
         cwd=REPO_ROOT, stdout=subprocess.PIPE)
     time.sleep(plan.ramp_s + 0.5)
     beside_s = max(1.0, length_s - plan.ramp_s - 1.5)
+    holding = worker_load(bench)
     first = bench.meter.sample()
     beside = bench.closed(bench.gateway_target(chat_body("fast")), 1, beside_s)
     held = Meter.between(first, bench.meter.sample(), beside["requests"])
     out, _ = holder.communicate(timeout=limit_s + SLACK_S)
     summary = stream_summary(orjson.loads(out), beside, plan)
     summary["cpu_while_held"] = held
+    summary["workers_while_held"] = holding
     return summary
+
+
+def worker_load(bench: Bench) -> list[dict]:
+    """Each worker's open sockets and RSS now (two sockets per relayed stream)."""
+    found = []
+    for pid in bench.gateway.worker_pids():
+        try:
+            sockets = sum(1 for fd in Path(f"/proc/{pid}/fd").iterdir()
+                          if fd.readlink().name.startswith("socket:"))
+        except OSError:
+            continue
+        rss = memory_kb(pid).get("VmRSS", 0)
+        found.append({"pid": pid, "sockets": sockets, "rss_mb": round(rss / 1024, 1)})
+    return found
 
 
 def stream_summary(result: dict, beside: dict, plan: Plan) -> dict:
