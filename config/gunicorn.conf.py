@@ -8,11 +8,15 @@ the standard library when it boots a gevent worker, before the app (and so
 PORT (PaaS hosts set it) chooses the port, GATEWAY_BIND_HOST the address
 (default 0.0.0.0), WEB_CONCURRENCY the worker count (default 2), and
 GATEWAY_WORKER_CONNECTIONS the connections one worker holds (default 2000).
+Workers resolve IP addresses without gevent's thread pool
+(:mod:`app.resolver`); set GEVENT_RESOLVER to choose another resolver.
 """
 
 import os
 
 from app.logs import logconfig_dict as gateway_logging
+
+os.environ.setdefault("GEVENT_RESOLVER", "app.resolver.NumericFirstResolver")
 
 bind = f"{os.environ.get('GATEWAY_BIND_HOST', '0.0.0.0')}:{os.environ.get('PORT', '4000')}"
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
