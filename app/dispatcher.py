@@ -94,6 +94,9 @@ class Dispatcher:
                 timeout=(timeouts.connect(), read))
         except requests.RequestException as error:
             raise translate(error) from None
+        # The answer (a stream's lasts as long as the stream) keeps its request;
+        # the serialised prompt in it is not needed once sent.
+        response.request.body = None
         if response.status_code >= 300:
             raise failure(adapter, call, response, timeouts)
         return response
