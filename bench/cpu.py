@@ -49,6 +49,7 @@ class Sample:
     fake: float
     generators: float
     machine: float
+    by_pid: dict[int, float]
 
 
 class Meter:
@@ -62,12 +63,14 @@ class Meter:
 
     def sample(self) -> Sample:
         fake = self.fake_pid()
+        by_pid = {pid: process_seconds(pid) for pid in self.gateway_pids()}
         return Sample(
             at=time.perf_counter(),
-            gateway=sum(process_seconds(pid) for pid in self.gateway_pids()),
+            gateway=sum(by_pid.values()),
             fake=process_seconds(fake) if fake else 0.0,
             generators=children_seconds(),
             machine=machine_busy_seconds(),
+            by_pid=by_pid,
         )
 
     @staticmethod
@@ -81,6 +84,8 @@ class Meter:
             "gateway_cpu_ms_per_request":
                 round(1000 * gateway / requests, 3) if requests else None,
             "gateway_cores": round(gateway / elapsed, 2),
+            "process_cores": [round((last.by_pid[pid] - first.by_pid.get(pid, 0.0))
+                                    / elapsed, 2) for pid in last.by_pid],
             "fake_cores": round((last.fake - first.fake) / elapsed, 2),
             "generator_cores": round((last.generators - first.generators) / elapsed, 2),
             "other_cores": round(others / elapsed, 2),

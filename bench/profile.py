@@ -79,9 +79,29 @@ def frame_name(frame: str) -> str:
     return f"{name} ({short})"
 
 
+LIBRARIES = frozenset({
+    "gunicorn", "flask", "werkzeug", "requests", "urllib3", "gevent", "greenlet",
+    "marshmallow", "orjson", "jinja2", "yaml", "charset_normalizer", "idna",
+    "certifi", "click", "itsdangerous", "blinker", "markupsafe",
+})
+
+
+def package(frame: str) -> str:
+    """Who owns a frame: the gateway, a library, or the standard library
+    (py-spy writes paths relative to the directory they were imported from)."""
+    path = frame.partition(" (")[2].split(":")[0]
+    top = path.split("/")[0].removesuffix(".py")
+    if top == "app":
+        return "app (the gateway)"
+    if top in LIBRARIES:
+        return top
+    return f"stdlib {top}" if top else "native code"
+
+
 def summarise(files: list[Path], top: int) -> str:
     own: Counter[str] = Counter()
     inclusive: Counter[str] = Counter()
+    packages: Counter[str] = Counter()
     total = idle = 0
     for path in files:
         for line in path.read_text().splitlines():
@@ -92,9 +112,13 @@ def summarise(files: list[Path], top: int) -> str:
                 continue
             total += int(count)
             own[frame_name(frames[-1])] += int(count)
+            packages[package(frames[-1])] += int(count)
             for name in {frame_name(f) for f in frames}:
                 inclusive[name] += int(count)
-    lines = [f"{total} busy samples ({idle} idle samples left out)", "", "own time:"]
+    lines = [f"{total} busy samples ({idle} idle samples left out)", "",
+             "own time by package:"]
+    lines += [f"{100 * n / total:5.1f}%  {p}" for p, n in packages.most_common(15)]
+    lines += ["", "own time:"]
     lines += [f"{100 * n / total:5.1f}%  {f}" for f, n in own.most_common(top)]
     lines += ["", "with what it calls:"]
     lines += [f"{100 * n / total:5.1f}%  {f}"

@@ -102,8 +102,32 @@ def judged(results: dict) -> list[dict]:
     return found
 
 
+def header_check(results: dict) -> dict | None:
+    """The overhead header against the measured difference, at concurrency 1.
+
+    The header times the gateway from its route to its response, less the
+    dispatcher's exchange (so the HTTP client's own work counts as upstream
+    time); the measured difference also holds gunicorn's parsing and
+    writing, Flask's dispatch and a second loopback hop. So the header must
+    not exceed the difference, and the rest is what it leaves out.
+    """
+    if "throughput" not in results:
+        return None
+    row = next(r for r in results["throughput"]
+               if r["upstream_ms"] == 0 and r["concurrency"] == 1)
+    header = row["gateway"].get("header_ms", {}).get("p50")
+    measured_p50 = row["added_ms"]["p50"]
+    if header is None or measured_p50 is None:
+        return {"header_p50_ms": header, "added_p50_ms": measured_p50,
+                "consistent": False}
+    return {"header_p50_ms": header, "added_p50_ms": measured_p50,
+            "outside_header_ms": round(measured_p50 - header, 3),
+            "consistent": header <= measured_p50}
+
+
 def finish(results: dict) -> dict:
-    return {"machine": machine(), **results, "targets": judged(results)}
+    return {"machine": machine(), **results, "header_check": header_check(results),
+            "targets": judged(results)}
 
 
 def save(results: dict, path: Path) -> None:
@@ -119,8 +143,8 @@ def throughput_table(rows: list[dict]) -> list[str]:
     lines = [
         "| upstream | conc | direct rps | gateway rps | gateway p50 / p95 / p99 ms "
         "| added p50 / p95 / p99 ms | header p50 ms | gateway CPU ms/req "
-        "| other load, cores | failures |",
-        "|---:|---:|---:|---:|---|---|---:|---:|---:|---:|",
+        "| cores: workers / others | failures |",
+        "|---:|---:|---:|---:|---|---|---:|---:|---|---:|",
     ]
     for row in rows:
         via, add = row["gateway"], row["added_ms"]
@@ -131,9 +155,14 @@ def throughput_table(rows: list[dict]) -> list[str]:
             f"| {fmt(via['p50'])} / {fmt(via['p95'])} / {fmt(via['p99'])} "
             f"| {fmt(add['p50'])} / {fmt(add['p95'])} / {fmt(add['p99'])} "
             f"| {fmt(header)} | {fmt(via['cpu']['gateway_cpu_ms_per_request'])} "
-            f"| {fmt(via['cpu']['other_cores'])} "
+            f"| {worker_cores(via['cpu'])} / {fmt(via['cpu']['other_cores'])} "
             f"| {via['failures'] + row['direct']['failures']} |")
     return lines
+
+
+def worker_cores(cpu: dict) -> str:
+    """Cores each worker kept busy (the master, listed first, is left out)."""
+    return " + ".join(fmt(c) for c in cpu["process_cores"][1:])
 
 
 def feature_table(found: dict) -> list[str]:
@@ -181,6 +210,14 @@ def target_table(targets: list[dict]) -> list[str]:
     return lines
 
 
+def header_line(check: dict) -> str:
+    verdict = ("a lower bound, as it should be" if check["consistent"]
+               else "NOT below the measured difference")
+    return (f"Overhead header at concurrency 1: p50 {fmt(check['header_p50_ms'])} ms "
+            f"against {fmt(check['added_p50_ms'])} ms measured: {verdict}; "
+            f"the rest is gunicorn, Flask, the HTTP client and a second hop.")
+
+
 def log_summary(log: dict) -> str:
     counts = ", ".join(f"{log[level]} {level}" for level in
                        ("WARNING", "ERROR", "CRITICAL"))
@@ -198,7 +235,8 @@ def table(results: dict) -> str:
         "",
     ]
     if "throughput" in results:
-        parts += [*throughput_table(results["throughput"]), ""]
+        parts += [*throughput_table(results["throughput"]), "",
+                  header_line(results["header_check"]), ""]
     if "features" in results:
         parts += [*feature_table(results["features"]), ""]
     if "streams" in results:
