@@ -232,6 +232,9 @@ def table(results: dict) -> str:
         f"gunicorn {m['packages']['gunicorn']}, gevent {m['packages']['gevent']}, "
         f"{memory['workers']} workers; commit {m['commit']}; "
         f"{results['plan']} run in {results['run_s']:g} s.",
+        f"CPU speed check (a fixed Python loop, lower is faster): "
+        f"{results['speed_check_ms']['before']} ms before the run, "
+        f"{results['speed_check_ms']['after']} ms after.",
         "",
     ]
     if "throughput" in results:

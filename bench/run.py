@@ -24,7 +24,7 @@ import orjson
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench import report, stats  # noqa: E402
-from bench.cpu import Meter  # noqa: E402
+from bench.cpu import Meter, speed_check_ms  # noqa: E402
 from bench.servers import (  # noqa: E402
     CLIENT_KEY,
     HOST,
@@ -298,13 +298,14 @@ def main() -> None:
                         help="where to write the JSON (default %(default)s)")
     args = parser.parse_args()
     bench = Bench(QUICK if args.quick else FULL)
-    began = time.perf_counter()
+    began, speed_before = time.perf_counter(), speed_check_ms()
     try:
         results = measure(bench, tuple(args.only or PARTS))
     finally:
         bench.gateway.stop()
         bench.fake.stop()
     results["run_s"] = round(time.perf_counter() - began, 1)
+    results["speed_check_ms"] = {"before": speed_before, "after": speed_check_ms()}
     results = report.finish(results)
     print(report.table(results))
     report.save(results, args.out)
