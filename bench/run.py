@@ -58,9 +58,9 @@ class Plan:
     ramp_s: float
 
 
-FULL = Plan("full", 3.0, 2.0, 1.0, 1000, 30, 1000, 3.0)
-QUICK = Plan("quick", 1.0, 1.0, 0.5, 200, 5, 1000, 1.0)
-FEATURE_ROUNDS = 3
+FULL = Plan("full", 3.0, 2.0, 0.5, 1000, 30, 1000, 3.0)
+QUICK = Plan("quick", 1.0, 1.0, 0.25, 200, 5, 1000, 1.0)
+FEATURE_ROUNDS = 6
 
 
 def chat_body(model: str, **extra: object) -> str:
@@ -174,8 +174,13 @@ def features(bench: Bench, duration_s: float) -> dict:
     }
     raw: dict[str, list[dict]] = {name: [] for name in bodies}
     cpu = dict.fromkeys(bodies, 0.0)
-    for _ in range(FEATURE_ROUNDS):  # interleaved, so drift hits each alike
-        for name, body in bodies.items():
+    names = list(bodies)
+    for round_number in range(FEATURE_ROUNDS):
+        # Short runs in turn, each round starting with the next variant, so
+        # the machine's drifting speed falls on all three alike.
+        shift = round_number % len(names)
+        for name in names[shift:] + names[:shift]:
+            body = bodies[name]
             spec = {"kind": "closed", **bench.gateway_target(body),
                     "concurrency": 1, "duration_s": duration_s}
             first = bench.meter.sample()
