@@ -90,17 +90,27 @@ class Meter:
     @staticmethod
     def between(first: Sample, last: Sample, requests: int) -> dict:
         """CPU use between two samples; ``generators`` counts finished children."""
-        elapsed = last.at - first.at
-        gateway = last.gateway - first.gateway
-        ours = gateway + last.fake - first.fake + last.generators - first.generators
-        others = max(0.0, last.machine - first.machine - ours)
+        return Meter.over([(first, last)], requests)
+
+    @staticmethod
+    def over(spans: list[tuple[Sample, Sample]], requests: int) -> dict:
+        """CPU use over several (first, last) spans of one load, added up."""
+        elapsed = sum(last.at - first.at for first, last in spans)
+        gateway = sum(last.gateway - first.gateway for first, last in spans)
+        fake = sum(last.fake - first.fake for first, last in spans)
+        generators = sum(last.generators - first.generators for first, last in spans)
+        machine = sum(last.machine - first.machine for first, last in spans)
+        by_pid: dict[int, float] = {}
+        for first, last in spans:
+            for pid, seconds in last.by_pid.items():
+                by_pid[pid] = by_pid.get(pid, 0.0) + seconds - first.by_pid.get(pid, 0.0)
+        others = max(0.0, machine - gateway - fake - generators)
         return {
             "gateway_cpu_ms_per_request":
                 round(1000 * gateway / requests, 3) if requests else None,
             "gateway_cores": round(gateway / elapsed, 2),
-            "process_cores": [round((last.by_pid[pid] - first.by_pid.get(pid, 0.0))
-                                    / elapsed, 2) for pid in last.by_pid],
-            "fake_cores": round((last.fake - first.fake) / elapsed, 2),
-            "generator_cores": round((last.generators - first.generators) / elapsed, 2),
+            "process_cores": [round(s / elapsed, 2) for s in by_pid.values()],
+            "fake_cores": round(fake / elapsed, 2),
+            "generator_cores": round(generators / elapsed, 2),
             "other_cores": round(others / elapsed, 2),
         }
