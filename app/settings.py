@@ -175,9 +175,9 @@ def build_deployment(entry: Mapping[str, Any], index: int, *, label: str,
     params = entry["litellm_params"]
     provider, model = split_model(params["model"], params.get("custom_llm_provider"),
                                   label)
-    allowlist = ALLOW_ALL if allow_all else compile_allowlist(
+    allowlist = ALLOW_ALL if client_owned else compile_allowlist(
         params.get("configurable_clientside_auth_params"),
-        f"{label} ({entry['model_name']})")
+        f"{label} ({entry['model_name']})", everything=allow_all)
     return Deployment(
         id=deployment_id(entry, index),
         model_name=entry["model_name"],
