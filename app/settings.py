@@ -223,6 +223,11 @@ def defaults_of(params: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
+# Router settings in LiteLLM's ``[{group: [group, ...]}, ...]`` shape.
+FALLBACK_MAPS = frozenset({"fallbacks", "context_window_fallbacks",
+                           "content_policy_fallbacks"})
+
+
 def fallback_map(entries: Any) -> Mapping[str, tuple[str, ...]]:
     merged: dict[str, tuple[str, ...]] = {}
     for entry in entries or ():
@@ -241,7 +246,7 @@ def build_router_settings(*layers: Mapping[str, Any]) -> RouterSettings:
         if name not in merged:
             continue
         value = merged[name]
-        if name.endswith("fallbacks") and name != "default_fallbacks":
+        if name in FALLBACK_MAPS:
             value = fallback_map(value)
         elif isinstance(value, (list, dict)):
             value = freeze(value)

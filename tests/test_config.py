@@ -153,3 +153,12 @@ def test_settings_are_immutable(tmp_path):
         loaded.deployments[0].api_key = "x"  # type: ignore[misc]
     with pytest.raises(TypeError):
         loaded.router.fallbacks["a"] = ("b",)  # type: ignore[index]
+
+
+def test_max_fallbacks_is_a_number_not_a_fallback_map():
+    built = config.build({
+        "model_list": [{"model_name": "a", "litellm_params": {"model": "a"}}],
+        "router_settings": {"max_fallbacks": 3, "fallbacks": [{"a": ["b"]}]},
+    })
+    assert built.router.max_fallbacks == 3
+    assert built.router.fallbacks["a"] == ("b",)
