@@ -175,9 +175,9 @@ def build_deployment(entry: Mapping[str, Any], index: int, *, label: str,
     params = entry["litellm_params"]
     provider, model = split_model(params["model"], params.get("custom_llm_provider"),
                                   label)
-    allowlist = ALLOW_ALL if allow_all else compile_allowlist(
+    allowlist = ALLOW_ALL if client_owned else compile_allowlist(
         params.get("configurable_clientside_auth_params"),
-        f"{label} ({entry['model_name']})")
+        f"{label} ({entry['model_name']})", everything=allow_all)
     return Deployment(
         id=deployment_id(entry, index),
         model_name=entry["model_name"],
@@ -223,6 +223,11 @@ def defaults_of(params: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
+# Router settings in LiteLLM's ``[{group: [group, ...]}, ...]`` shape.
+FALLBACK_MAPS = frozenset({"fallbacks", "context_window_fallbacks",
+                           "content_policy_fallbacks"})
+
+
 def fallback_map(entries: Any) -> Mapping[str, tuple[str, ...]]:
     merged: dict[str, tuple[str, ...]] = {}
     for entry in entries or ():
@@ -241,7 +246,7 @@ def build_router_settings(*layers: Mapping[str, Any]) -> RouterSettings:
         if name not in merged:
             continue
         value = merged[name]
-        if name.endswith("fallbacks") and name != "default_fallbacks":
+        if name in FALLBACK_MAPS:
             value = fallback_map(value)
         elif isinstance(value, (list, dict)):
             value = freeze(value)
