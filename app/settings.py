@@ -215,12 +215,21 @@ def credentials_of(params: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def defaults_of(params: Mapping[str, Any]) -> dict[str, Any]:
-    """Provider params the deployment adds to every request (client values win)."""
-    return {
+    """Provider params the deployment adds to every request (client values win).
+
+    An ``extra_body`` mapping in ``litellm_params`` is flattened in, as the
+    SDKs flatten theirs: its keys are body fields, not an ``extra_body`` key.
+    """
+    found = {
         name: value for name, value in params.items()
         if name not in _OWN_FIELDS and name not in AUTH_ALIASES
         and name not in ROUTING_ALIASES and name not in IGNORED_LITELLM_PARAMS
+        and name != "extra_body"
     }
+    extra = params.get("extra_body")
+    if isinstance(extra, Mapping):
+        found.update({k: v for k, v in extra.items() if k not in ("model", "messages")})
+    return found
 
 
 # Router settings in LiteLLM's ``[{group: [group, ...]}, ...]`` shape.

@@ -173,3 +173,14 @@ def test_max_fallbacks_is_a_number_not_a_fallback_map():
     })
     assert built.router.max_fallbacks == 3
     assert built.router.fallbacks["a"] == ("b",)
+
+
+def test_operator_extra_body_is_flattened_into_default_params():
+    built = config.build({"model_list": [{"model_name": "a", "litellm_params": {
+        "model": "a", "temperature": 0.2,
+        "extra_body": {"chat_template_kwargs": {"enable_thinking": False},
+                       "model": "sneaky"}}}]})
+    defaults = built.deployments[0].defaults
+    assert defaults["temperature"] == 0.2
+    assert defaults["chat_template_kwargs"] == {"enable_thinking": False}
+    assert "extra_body" not in defaults and "model" not in defaults
