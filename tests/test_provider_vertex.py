@@ -16,8 +16,6 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import responses
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
 
 from app import errors
 from app.providers import vertex_auth
@@ -29,7 +27,9 @@ from tests.providers_support import (
     fixture_json,
     joined_content,
     make_call,
+    new_private_key_pem,
 )
+from tests.providers_support import service_account as support_service_account
 
 TOKEN_URI = "https://token.test/token"
 GOOGLE_TOKEN_URI = "https://oauth2.googleapis.com/token"
@@ -39,18 +39,11 @@ USER = {"role": "user", "content": "Hello"}
 
 @pytest.fixture(scope="module")
 def private_key_pem() -> str:
-    """A throwaway RSA key, made for this test run only."""
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    return key.private_bytes(serialization.Encoding.PEM,
-                             serialization.PrivateFormat.PKCS8,
-                             serialization.NoEncryption()).decode()
+    return new_private_key_pem()
 
 
 def service_account(pem: str, token_uri: str = TOKEN_URI, **extra) -> dict:
-    return {"type": "service_account", "project_id": "key-project",
-            "private_key_id": "kid-1", "private_key": pem,
-            "client_email": "gateway@key-project.iam.gserviceaccount.com",
-            "client_id": "123", "token_uri": token_uri, **extra}
+    return support_service_account(pem, token_uri, **extra)
 
 
 @pytest.fixture
