@@ -72,6 +72,7 @@ class CallSettings:
     use_environment_credentials: bool
     pinned: urlguard.CheckedUrl | None = None
     client_base: bool = False
+    client_credentials: frozenset[str] = frozenset()
 
 
 def collect(data: Mapping[str, Any]) -> ClientAuth:
@@ -213,6 +214,7 @@ class Gate:
             use_environment_credentials=not auth,
             pinned=pinned,
             client_base=pinned is not None,
+            client_credentials=frozenset(AUTH_ALIASES[name] for name in auth.values),
         )
 
     def require_client_key(self, deployment: Deployment, auth: ClientAuth) -> None:
@@ -250,6 +252,7 @@ class Gate:
             api_base=pinned.url.normalised if pinned else None,
             api_key=api_key, credentials=credentials,
             use_environment_credentials=False, pinned=pinned, client_base=True,
+            client_credentials=frozenset(credentials),
         )
 
 

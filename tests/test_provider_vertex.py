@@ -35,6 +35,9 @@ TOKEN_URI = "https://token.test/token"
 GOOGLE_TOKEN_URI = "https://oauth2.googleapis.com/token"
 MODEL = "gemini-2.5-flash"
 USER = {"role": "user", "content": "Hello"}
+# How the router builds a call whose vertex_credentials the client sent.
+CLIENT_KEY = {"use_environment_credentials": False,
+              "client_credentials": frozenset({"vertex_credentials"})}
 
 
 @pytest.fixture(scope="module")
@@ -235,21 +238,34 @@ def test_client_credentials_may_not_name_a_file(adapter, private_key_pem,
     path.write_text(json.dumps(service_account(private_key_pem,
                                                token_uri=GOOGLE_TOKEN_URI)))
     with pytest.raises(errors.InvalidRequest) as caught:
-        adapter.build(vertex_call(str(path), use_environment_credentials=False))
+        adapter.build(vertex_call(str(path), **CLIENT_KEY))
     assert caught.value.param == "vertex_credentials"
     assert token_endpoint == []
 
 
 def test_client_credentials_must_use_googles_token_endpoint(adapter, account):
     with pytest.raises(errors.InvalidRequest) as caught:
-        adapter.build(vertex_call(account, use_environment_credentials=False))
+        adapter.build(vertex_call(account, **CLIENT_KEY))
     assert caught.value.param == "vertex_credentials"
+
+
+def test_operator_key_keeps_its_endpoint_and_file_beside_a_client_project(
+        adapter, account, token_endpoint, tmp_path):
+    path = tmp_path / "key.json"
+    path.write_text(json.dumps(account))
+    for key in (account, str(path)):
+        call = vertex_call(key, use_environment_credentials=False,
+                           client_credentials=frozenset({"vertex_project"}),
+                           credentials={"vertex_project": "client-project"})
+        request = adapter.build(call)
+        assert "/projects/client-project/" in request.url
+        assert request.headers["authorization"].startswith("Bearer ya29.fake-")
 
 
 def test_client_credentials_with_googles_endpoint(adapter, private_key_pem,
                                                   token_endpoint):
     account = service_account(private_key_pem, token_uri=GOOGLE_TOKEN_URI)
-    request = adapter.build(vertex_call(account, use_environment_credentials=False))
+    request = adapter.build(vertex_call(account, **CLIENT_KEY))
     assert request.headers["authorization"] == "Bearer ya29.fake-1"
 
 

@@ -54,7 +54,11 @@ class Call:
     set (``model`` below is the upstream name). ``credentials`` holds the
     remaining auth and routing params by canonical name (``organization``,
     ``extra_headers``, ``vertex_project``, ``vertex_location``,
-    ``vertex_credentials``, ``aws_*``, ``azure_ad_token``).
+    ``vertex_credentials``, ``aws_*``, ``azure_ad_token``);
+    ``client_credentials`` names those a client supplied (all of them for a
+    ``user_config`` deployment), which an adapter trusts less than the
+    operator's: a client's credential may not name a file or its own token
+    endpoint.
     """
 
     endpoint: str
@@ -66,6 +70,7 @@ class Call:
     api_key: str | None = None
     api_version: str | None = None
     credentials: Mapping[str, Any] = field(default_factory=dict)
+    client_credentials: frozenset[str] = frozenset()
     use_environment_credentials: bool = True
     drop_params: bool = False
     requested_model: str = ""

@@ -13,7 +13,11 @@ Vertex's text-embeddings reference); Claude has no embeddings.
 (``global`` has none). Project, location and credentials come from the
 deployment, then (only when the deployment may use the gateway's environment)
 from ``VERTEXAI_PROJECT``/``VERTEXAI_LOCATION``/``VERTEXAI_CREDENTIALS`` and
-Application Default Credentials; the project may also come from the key.
+Application Default Credentials; the project may also come from the key. A
+client's validated ``vertex_ai_location`` overrides the location for its
+request; its ``vertex_project`` and ``vertex_credentials`` only where the
+deployment's ``configurable_clientside_auth_params`` allow them, and a
+client's key must be inline JSON using Google's token endpoint.
 """
 
 from __future__ import annotations
@@ -69,13 +73,19 @@ def host(where: str) -> str:
 
 
 def credentials_of(call: Call) -> dict | None:
-    """The service account key to use, or None to use ADC."""
-    allowed = call.use_environment_credentials
-    value = call.credentials.get("vertex_credentials") or \
-        environment_value(call, CREDENTIALS_ENV)
+    """The service account key to use, or None to use ADC.
+
+    The operator's key (from the config or the environment) may be a file path
+    and name its own token endpoint; a client's may do neither.
+    """
+    value = call.credentials.get("vertex_credentials")
     if value:
-        return vertex_auth.credential_info(value, allow_files=allowed)
-    if not allowed:
+        operator_key = "vertex_credentials" not in call.client_credentials
+        return vertex_auth.credential_info(value, allow_files=operator_key)
+    value = environment_value(call, CREDENTIALS_ENV)
+    if value:
+        return vertex_auth.credential_info(value, allow_files=True)
+    if not call.use_environment_credentials:
         raise errors.InvalidRequest(
             "The deployment has no credentials for provider 'vertex_ai': it "
             "needs vertex_credentials.")
