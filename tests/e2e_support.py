@@ -12,17 +12,23 @@ from tests.gateway_proc import GatewayProcess
 MASTER_KEY = "sk-gateway-test-master"
 
 
-def one_model_config(model_name: str, litellm_params: dict[str, Any],
-                     **litellm_settings: Any) -> dict[str, Any]:
-    """An operator config serving ``model_name`` from one deployment."""
+def operator_config(models: dict[str, dict[str, Any]],
+                    **litellm_settings: Any) -> dict[str, Any]:
+    """An operator config: each model name served by one deployment."""
     config: dict[str, Any] = {
-        "model_list": [{"model_name": model_name, "litellm_params": litellm_params}],
+        "model_list": [{"model_name": name, "litellm_params": params}
+                       for name, params in models.items()],
         "router_settings": {"num_retries": 0},
         "general_settings": {"master_key": MASTER_KEY},
     }
     if litellm_settings:
         config["litellm_settings"] = litellm_settings
     return config
+
+
+def one_model_config(model_name: str, litellm_params: dict[str, Any],
+                     **litellm_settings: Any) -> dict[str, Any]:
+    return operator_config({model_name: litellm_params}, **litellm_settings)
 
 
 def sdk(gateway: GatewayProcess) -> OpenAI:
