@@ -31,7 +31,13 @@ def messages_url(api_base: str | None) -> str:
 
 
 def request_headers(call: Call) -> MutableMapping[str, str]:
-    version = call.credentials.get("anthropic_version") or DEFAULT_VERSION
+    """The key, the API version and the deployment's extra headers.
+
+    A config's ``anthropic_version`` reaches the adapter among the body's
+    provider params (the request body itself never carries it).
+    """
+    version = call.credentials.get("anthropic_version") or \
+        call.body.get("anthropic_version") or DEFAULT_VERSION
     auth = {"x-api-key": required_key(call, ENV_KEYS),
             "anthropic-version": str(version)}
     if call.stream:

@@ -71,6 +71,7 @@ def request_body(call: Call) -> dict:
     body.update(tool_fields(call))
     body.update(output_format(call))
     extra = passthrough(call)
+    extra.pop("anthropic_version", None)  # a header here; Vertex sets its own
     metadata = {**user_metadata(call), **(extra.pop("metadata", None) or {})}
     if metadata:
         body["metadata"] = metadata
