@@ -622,3 +622,10 @@ def test_529_overloaded_is_retryable():
 def test_module_constants_match_the_docs():
     assert anthropic.DEFAULT_VERSION == "2023-06-01"
     assert anthropic.messages_url("https://h") == "https://h/v1/messages"
+
+
+def test_config_anthropic_version_is_a_header_not_a_body_field():
+    """A config's litellm_params reach the adapter as body params."""
+    request = ADAPTER.build(call_with(chat(USER, anthropic_version="2024-10-22")))
+    assert request.headers["anthropic-version"] == "2024-10-22"
+    assert "anthropic_version" not in body_of(request)
