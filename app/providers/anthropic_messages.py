@@ -5,7 +5,8 @@ System and developer messages, wherever they stand, become the top-level
 turns of one role are merged, as Anthropic wants the roles to alternate.
 Anthropic requires ``max_tokens``: when the client sends no limit the body
 carries DEFAULT_MAX_TOKENS, an output size every current Claude model accepts
-(plus the thinking budget when ``reasoning_effort`` asks for thinking).
+(plus the thinking budget when ``reasoning_effort`` asks for thinking); a
+client limit at or below that budget is a 400, as Anthropic would refuse it.
 
 Refused, or dropped under drop_params: every OpenAI param outside HANDLED
 (``n`` > 1, ``seed``, ``logprobs``, ``top_logprobs``, ``logit_bias``, the
@@ -89,6 +90,10 @@ def limits(call: Call) -> dict:
         raise errors.InvalidRequest(f"Unknown reasoning_effort '{effort}'.",
                                     param="reasoning_effort")
     limit = max_tokens(call.body)
+    if limit and budget and limit <= budget:
+        raise errors.InvalidRequest(
+            f"reasoning_effort '{effort}' thinks for {budget} tokens, so max_tokens "
+            f"must be more than that (got {limit}).", param="max_tokens")
     out: dict[str, Any] = {"max_tokens": limit or DEFAULT_MAX_TOKENS + (budget or 0)}
     if budget:
         out["thinking"] = {"type": "enabled", "budget_tokens": budget}
