@@ -271,6 +271,15 @@ def test_drop_params_drops_it(world, name, where):
 
 # --- environment credentials ----------------------------------------------------------
 
+def operator_environment(provider: Provider, world, monkeypatch):
+    """The provider's key in the gateway's environment; the fake answers."""
+    upstream, token = world
+    upstream.script({"json": provider.answer})
+    for variable, value in provider.environment(token.base).items():
+        monkeypatch.setenv(variable, value)
+    return upstream, token
+
+
 def deployment_without_key(provider: Provider, world, **extra) -> dict[str, Any]:
     return {**provider.params(world[0].base), **extra}
 
@@ -278,10 +287,7 @@ def deployment_without_key(provider: Provider, world, **extra) -> dict[str, Any]
 @pytest.mark.parametrize("name", BY_NAME)
 def test_operator_deployment_may_use_the_environment(world, monkeypatch, name):
     provider = BY_NAME[name]
-    upstream, token = world
-    upstream.script({"json": provider.answer})
-    for variable, value in provider.environment(token.base).items():
-        monkeypatch.setenv(variable, value)
+    upstream, _ = operator_environment(provider, world, monkeypatch)
     answer = chat(app_client({"m": deployment_without_key(provider, world)}))
     assert answer.status_code == 200, answer.get_json()
     (call,) = upstream.calls
@@ -291,10 +297,7 @@ def test_operator_deployment_may_use_the_environment(world, monkeypatch, name):
 @pytest.mark.parametrize("name", BY_NAME)
 def test_a_client_credential_turns_the_environment_off(world, monkeypatch, name):
     provider = BY_NAME[name]
-    upstream, token = world
-    upstream.script({"json": provider.answer})
-    for variable, value in provider.environment(token.base).items():
-        monkeypatch.setenv(variable, value)
+    upstream, token = operator_environment(provider, world, monkeypatch)
     params = deployment_without_key(
         provider, world, configurable_clientside_auth_params=["extra_headers"])
     answer = chat(app_client({"m": params}),
@@ -314,10 +317,7 @@ def test_a_client_credential_turns_the_environment_off(world, monkeypatch, name)
 def test_a_client_base_gets_the_clients_key_never_the_environments(
         world, monkeypatch, name):
     provider = BY_NAME[name]
-    upstream, token = world
-    upstream.script({"json": provider.answer})
-    for variable, value in provider.environment(token.base).items():
-        monkeypatch.setenv(variable, value)
+    upstream, _ = operator_environment(provider, world, monkeypatch)
     params = provider.params("http://unused.invalid")
     params["configurable_clientside_auth_params"] = ["api_base"]
     client = app_client({"m": params}, litellm_settings={
