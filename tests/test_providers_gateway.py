@@ -317,8 +317,8 @@ def test_a_client_credential_turns_the_environment_off(world, monkeypatch, name)
 def test_a_client_base_gets_the_clients_key_never_the_environments(
         world, monkeypatch, name):
     provider = BY_NAME[name]
-    upstream, _ = operator_environment(provider, world, monkeypatch)
-    params = provider.params("http://unused.invalid")
+    upstream, other = operator_environment(provider, world, monkeypatch)
+    params = provider.params(other.base)  # the operator's base: never called
     params["configurable_clientside_auth_params"] = ["api_base"]
     client = app_client({"m": params}, litellm_settings={
         "user_url_allowed_hosts": [upstream.host_port]})
@@ -328,3 +328,4 @@ def test_a_client_base_gets_the_clients_key_never_the_environments(
     (call,) = upstream.calls
     assert not provider.used_environment_key(call)
     assert "client-key-1" in " ".join(call.headers.values())
+    assert other.calls == []
