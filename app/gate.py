@@ -65,6 +65,7 @@ class CallSettings:
     pinned: urlguard.CheckedUrl | None = None
     client_base: bool = False
     defaults: Mapping[str, Any] = field(default_factory=lambda: EMPTY)
+    client_credentials: frozenset[str] = frozenset()
 
 
 class Gate:
@@ -150,6 +151,7 @@ class Gate:
             api_key=auth.canonical("api_key") or deployment.api_key,
             credentials=credentials, use_environment_credentials=False,
             pinned=pinned, client_base=True, defaults=deployment.defaults,
+            client_credentials=frozenset(credentials),
         )
 
 
@@ -187,6 +189,7 @@ def as_operator(deployment: Deployment, auth: ClientAuth, api_base: str | None,
         pinned=pinned,
         client_base=pinned is not None,
         defaults=deployment.defaults,
+        client_credentials=frozenset(client_credentials(auth)),
     )
 
 
@@ -208,6 +211,7 @@ def as_client(deployment: Deployment, auth: ClientAuth,
         use_environment_credentials=False,
         pinned=pinned,
         client_base=True,
+        client_credentials=frozenset(client_credentials(auth)),
     )
 
 

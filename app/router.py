@@ -370,7 +370,7 @@ def build_call(deployment: Deployment, settings: CallSettings, request: ApiReque
         model=deployment.model, body={**settings.defaults, **request.forward},
         stream=request.stream, api_base=settings.api_base, api_key=settings.api_key,
         api_version=request.routing.get("api_version") or deployment.api_version,
-        credentials=credentials,
+        credentials=credentials, client_credentials=settings.client_credentials,
         use_environment_credentials=settings.use_environment_credentials
         and not deployment.client_owned,
         drop_params=drop, requested_model=request.model,

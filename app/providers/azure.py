@@ -48,7 +48,8 @@ class AzureAdapter(OpenAICompatAdapter):
         token = call.credentials.get("azure_ad_token")
         key = call.api_key
         if key is None and token is None and call.use_environment_credentials:
-            key = os.environ.get("AZURE_API_KEY") or os.environ.get("AZURE_OPENAI_API_KEY")
+            key = os.environ.get("AZURE_API_KEY") or \
+                os.environ.get("AZURE_OPENAI_API_KEY")
         if token:
             headers["Authorization"] = f"Bearer {token}"
         elif key:
