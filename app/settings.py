@@ -31,6 +31,11 @@ _OWN_FIELDS = frozenset({
 })
 
 
+# Router settings written as LiteLLM's ``[{group: [group, ...]}]`` lists.
+FALLBACK_MAPS = frozenset({"fallbacks", "context_window_fallbacks",
+                           "content_policy_fallbacks"})
+
+
 class ConfigError(ValueError):
     """A config that cannot be served; the message names the key path."""
 
@@ -241,7 +246,7 @@ def build_router_settings(*layers: Mapping[str, Any]) -> RouterSettings:
         if name not in merged:
             continue
         value = merged[name]
-        if name.endswith("fallbacks") and name != "default_fallbacks":
+        if name in FALLBACK_MAPS:
             value = fallback_map(value)
         elif isinstance(value, (list, dict)):
             value = freeze(value)
