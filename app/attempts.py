@@ -1,7 +1,7 @@
 """One attempt on one deployment, and its books.
 
 :class:`Attempts` turns a chosen deployment into one dispatcher exchange:
-it settles the attempt's timeouts (the most specific level wins), builds the
+it settles the attempt's timeouts (:mod:`app.deadlines`), builds the
 adapter's :class:`~app.providers.base.Call`, opens a stream far enough to
 know it carries content, and records the outcome in the router state
 (in-flight count, latency, usage, failure count and cooldown) with one log
@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from app import errors, providers
+from app.deadlines import attempt_timeouts, shortened_by_client
 from app.dispatcher import Dispatcher, Target, Timeouts
 from app.gate import CallSettings
 from app.providers.base import Call
@@ -34,7 +35,6 @@ from app.streaming import Finished, Relay, open_stream
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_TIMEOUT_S = 600.0
 MAX_COOLDOWN_S = 3600.0
 
 
@@ -106,7 +106,8 @@ class Attempts:
         deployment, request = choice.deployment, walk.request
         timeouts = self.timeouts(deployment, walk)
         call = build_call(deployment, choice.settings, request, self.settings)
-        walk.retries += retry
+        if retry:
+            walk.retries += 1
         walk.deployment, walk.api_base = deployment, origin_of(call)
 
         started = self.clock()
@@ -130,18 +131,8 @@ class Attempts:
                       upstream_seconds=walk.upstream_seconds)
 
     def timeouts(self, deployment: Deployment, walk: Walk) -> Timeouts:
-        """This attempt's bounds, cut to what is left of the request's deadline."""
-        levels = timeout_levels(walk.request, deployment, self.settings)
-        total = attempt_timeout(levels, stream=False)
-        stream = attempt_timeout(levels, stream=True)
-        if walk.deadline is None:
-            return Timeouts(total=total, stream=stream)
-        remaining = walk.deadline - self.clock()
-        if remaining <= 0:
-            raise errors.DeadlineExceeded(
-                "The request's deadline (router_settings.timeout) was spent.")
-        return Timeouts(total=min(total, remaining), stream=stream,
-                        first_byte=min(stream, remaining))
+        remaining = None if walk.deadline is None else walk.deadline - self.clock()
+        return attempt_timeouts(walk.request, deployment, self.settings, remaining)
 
     def target(self, choice: Candidate) -> Target:
         verify = choice.deployment.ssl_verify
@@ -208,29 +199,6 @@ class Attempts:
                     latency * 1000)
 
 
-TimeoutLevel = tuple[float | None, float | None]
-
-
-def timeout_levels(request: ApiRequest | None, deployment: Deployment,
-                   settings: RouterSettings) -> list[TimeoutLevel]:
-    """``(timeout, stream_timeout)`` from the most specific level down."""
-    levels = [(deployment.timeout, deployment.stream_timeout),
-              (settings.request_timeout, settings.stream_timeout)]
-    if request is not None:
-        levels.insert(0, (request.timeout, request.stream_timeout))
-    return levels
-
-
-def attempt_timeout(levels: list[TimeoutLevel], *, stream: bool) -> float:
-    """The first level that sets a value wins; for streams a level's
-    ``stream_timeout`` comes before its ``timeout``."""
-    for timeout, stream_timeout in levels:
-        value = (stream_timeout or timeout) if stream else timeout
-        if value:
-            return value
-    return DEFAULT_TIMEOUT_S
-
-
 def client_caused(error: errors.GatewayError, choice: Candidate,
                   request: ApiRequest, settings: RouterSettings) -> bool:
     """Failures the client brought on itself never cool a shared deployment."""
@@ -246,17 +214,6 @@ def client_caused(error: errors.GatewayError, choice: Candidate,
     if isinstance(error, errors.UpstreamTimeout):
         return shortened_by_client(request, deployment, settings)
     return False
-
-
-def shortened_by_client(request: ApiRequest, deployment: Deployment,
-                        settings: RouterSettings) -> bool:
-    """True when the client's own timeout is shorter than the deployment's."""
-    stream = request.stream
-    asked = attempt_timeout(timeout_levels(request, deployment, settings),
-                            stream=stream)
-    usual = attempt_timeout(timeout_levels(None, deployment, settings),
-                            stream=stream)
-    return asked < usual
 
 
 def body_tokens(body: Any) -> int:

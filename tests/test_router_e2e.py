@@ -34,9 +34,9 @@ def upstreams(fake_upstream_factory):
 
 
 def entry(group, fake, model, **params):
-    return {"model_name": group,
-            "litellm_params": {"model": f"openai/{model}", "api_base": f"{fake.base}/v1",
-                               "api_key": f"sk-admin-{model}-SECRET", **params},
+    params = {"model": f"openai/{model}", "api_base": f"{fake.base}/v1",
+              "api_key": f"sk-admin-{model}-SECRET", **params}
+    return {"model_name": group, "litellm_params": params,
             "model_info": {"id": f"dep-{model}"}}
 
 
