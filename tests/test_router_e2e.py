@@ -12,7 +12,7 @@ from tests.fakes import chat_ok, openai_error, sse_ok
 
 KEY = "sk-proxy-test"
 MESSAGES = [{"role": "user", "content": "hi"}]
-COOLDOWN_S = 1.0
+COOLDOWN_S = 1.5
 
 
 def answer(text: str):
