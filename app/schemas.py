@@ -137,11 +137,12 @@ def check_limits(data: Mapping[str, Any], limits: Limits) -> None:
         raise errors.InvalidRequest(
             f"num_retries may be at most {limits.max_num_retries} "
             f"(the gateway's limit on retries).", param="num_retries")
-    timeout = data.get("timeout")
-    if timeout is not None and timeout > limits.max_timeout:
-        raise errors.InvalidRequest(
-            f"timeout may be at most {limits.max_timeout:g} seconds "
-            f"(the gateway's limit on timeouts).", param="timeout")
+    for name in ("timeout", "stream_timeout"):
+        value = data.get(name)
+        if value is not None and value > limits.max_timeout:
+            raise errors.InvalidRequest(
+                f"{name} may be at most {limits.max_timeout:g} seconds "
+                f"(the gateway's limit on timeouts).", param=name)
     fallbacks = data.get("fallbacks")
     if fallbacks is not None and len(fallbacks) > limits.max_fallback_depth:
         raise errors.InvalidRequest(

@@ -31,6 +31,11 @@ _OWN_FIELDS = frozenset({
 })
 
 
+# Router settings written as LiteLLM's ``[{group: [group, ...]}]`` lists.
+FALLBACK_MAPS = frozenset({"fallbacks", "context_window_fallbacks",
+                           "content_policy_fallbacks"})
+
+
 class ConfigError(ValueError):
     """A config that cannot be served; the message names the key path."""
 

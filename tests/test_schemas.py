@@ -66,6 +66,7 @@ def test_bad_bodies_are_400_naming_the_top_level_key(body, param, fragment):
 @pytest.mark.parametrize("extra, param", [
     ({"num_retries": 11}, "num_retries"),
     ({"timeout": 601}, "timeout"),
+    ({"stream_timeout": 601}, "stream_timeout"),
     ({"fallbacks": ["a", "b", "c", "d", "e", "f"]}, "fallbacks"),
 ])
 def test_client_values_above_limits_are_refused_not_clamped(extra, param):
