@@ -27,7 +27,7 @@ from app.gate import CallSettings, ClientAuth, Gate
 from app.groups import ModelGroups
 from app.retry import WaitTooLong, backoff_seconds, retry_after_seconds
 from app.schemas import ApiRequest
-from app.settings import Deployment, RouterSettings
+from app.settings import Deployment, RouterSettings, thaw
 from app.state import RouterState
 from app.streaming import Opened, open_stream
 
@@ -367,7 +367,7 @@ def build_call(deployment: Deployment, settings: CallSettings, request: ApiReque
             else router.drop_params
     return Call(
         endpoint=request.endpoint, provider=deployment.provider,
-        model=deployment.model, body={**deployment.defaults, **request.forward},
+        model=deployment.model, body={**thaw(deployment.defaults), **request.forward},
         stream=request.stream, api_base=settings.api_base, api_key=settings.api_key,
         api_version=request.routing.get("api_version") or deployment.api_version,
         credentials=credentials,

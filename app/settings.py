@@ -140,6 +140,16 @@ def freeze(value: Any) -> Any:
     return value
 
 
+def thaw(value: Any) -> Any:
+    """Plain dicts and lists again, for a body that is serialised and may be
+    changed by an adapter (the frozen original stays shared and intact)."""
+    if isinstance(value, Mapping):
+        return {k: thaw(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [thaw(v) for v in value]
+    return value
+
+
 def split_model(model: str, custom_provider: str | None, label: str) -> tuple[str, str]:
     """``provider/name`` into its parts; a bare name means ``openai/``."""
     if custom_provider:
@@ -223,6 +233,11 @@ def defaults_of(params: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
+FALLBACK_SETTINGS = frozenset({
+    "fallbacks", "context_window_fallbacks", "content_policy_fallbacks",
+})
+
+
 def fallback_map(entries: Any) -> Mapping[str, tuple[str, ...]]:
     merged: dict[str, tuple[str, ...]] = {}
     for entry in entries or ():
@@ -241,7 +256,7 @@ def build_router_settings(*layers: Mapping[str, Any]) -> RouterSettings:
         if name not in merged:
             continue
         value = merged[name]
-        if name.endswith("fallbacks") and name != "default_fallbacks":
+        if name in FALLBACK_SETTINGS:
             value = fallback_map(value)
         elif isinstance(value, (list, dict)):
             value = freeze(value)
