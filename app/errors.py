@@ -160,11 +160,15 @@ class DeadlineExceeded(UpstreamTimeout):
 
 
 class NoDeploymentAvailable(GatewayError):
-    """Every deployment of every group tried is cooling down or over budget."""
+    """Every deployment of a group is cooling down or over budget.
+
+    The group's fallbacks are tried: a cooled group is exactly when they help.
+    """
 
     status = 503
     type = "api_error"
     code = "no_deployment_available"
+    takes_fallback = True
 
 
 class BudgetExhausted(NoDeploymentAvailable):
