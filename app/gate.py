@@ -234,9 +234,12 @@ class Gate:
         """A ``user_config`` deployment: the client's own, nothing of ours."""
         credentials = dict(deployment.credentials)
         for name, value in auth.values.items():
-            if AUTH_ALIASES[name] not in ("api_key", "api_base"):
+            if AUTH_ALIASES[name] not in ("api_key", *URL_PARAMS):
                 credentials[AUTH_ALIASES[name]] = value
-        api_base = (auth.canonical("api_base") or deployment.api_base
+        # Every URL the call could go to is the one checked and pinned here.
+        api_base = (auth.canonical("api_base")
+                    or auth.canonical("aws_bedrock_runtime_endpoint")
+                    or deployment.api_base
                     or providers.default_base(deployment.provider))
         pinned = None
         if api_base:
