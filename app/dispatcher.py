@@ -176,6 +176,8 @@ def translate(error: requests.RequestException) -> errors.GatewayError:
         return errors.BadGateway("The TLS connection to the upstream failed.")
     cause = error.args[0] if error.args else None
     cause = getattr(cause, "reason", cause)  # urllib3 wraps it in MaxRetryError
+    if isinstance(cause, urllib3.exceptions.NewConnectionError):
+        return errors.BadGateway("The upstream could not be reached.")
     if isinstance(cause, (urllib3.exceptions.TimeoutError, TimeoutError)):
         return errors.UpstreamTimeout("The upstream did not answer within the timeout.")
     return errors.BadGateway("The upstream could not be reached or broke off.")

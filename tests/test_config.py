@@ -153,3 +153,14 @@ def test_settings_are_immutable(tmp_path):
         loaded.deployments[0].api_key = "x"  # type: ignore[misc]
     with pytest.raises(TypeError):
         loaded.router.fallbacks["a"] = ("b",)  # type: ignore[index]
+
+
+@pytest.mark.parametrize("name", ["clientside-credentials.yaml", "fallbacks.yaml"])
+def test_example_configs_load(name, monkeypatch, caplog):
+    for variable in ("FIREWORKS_API_KEY", "AZURE_API_BASE", "AZURE_API_KEY",
+                     "OPENAI_API_KEY", "ANTHROPIC_API_KEY", "GATEWAY_MASTER_KEY"):
+        monkeypatch.setenv(variable, f"value-of-{variable.lower()}")
+    caplog.set_level(logging.WARNING)
+    loaded = config.load(f"config/examples/{name}")
+    assert loaded.deployments and loaded.master_key == "value-of-gateway_master_key"
+    assert "not supported" not in caplog.text
