@@ -82,8 +82,9 @@ def check_length(raw: Mapping[str, Any], limits: Limits) -> None:
     entries = raw.get("model_list")
     limit = limits.user_config_max_deployments
     if isinstance(entries, list) and len(entries) > limit:
-        raise refusal(".model_list", f"{len(entries)} deployments is more than the "
-                      f"limit of {limit} (general_settings.user_config_max_deployments).")
+        raise refusal(".model_list", f"{len(entries)} deployments is more than "
+                      f"the limit of {limit} "
+                      f"(general_settings.user_config_max_deployments).")
 
 
 def check_secret_references(raw: Any) -> None:
@@ -98,24 +99,28 @@ def check_secret_references(raw: Any) -> None:
         if isinstance(value, str) and value.strip().startswith(SECRET_PREFIXES):
             raise refusal(path, "secret references (os.environ/...) are not accepted "
                           "from clients; send the value itself.")
+        # Pushed in reverse, so the first reference in the document is named.
         if isinstance(value, Mapping):
-            pending.extend((v, f"{path}.{k}") for k, v in reversed(value.items()))
+            items = [(v, f"{path}.{k}") for k, v in value.items()]
         elif isinstance(value, list):
-            pending.extend((v, f"{path}[{i}]") for i, v in reversed(
-                list(enumerate(value))))
+            items = [(v, f"{path}[{i}]") for i, v in enumerate(value)]
+        else:
+            continue
+        pending.extend(reversed(items))
 
 
 def check_limits(data: Mapping[str, Any], limits: Limits) -> None:
     """Each limit refused with a 400 that names it."""
-    for path, value in retry_settings(data):
-        if value > limits.max_num_retries:
-            raise refusal(path, f"{value} is more than the limit of "
+    for path, retries in retry_settings(data):
+        if retries > limits.max_num_retries:
+            raise refusal(path, f"{retries} is more than the limit of "
                           f"{limits.max_num_retries} "
                           f"(general_settings.max_client_num_retries).")
-    for path, value in timeout_settings(data):
-        if value > limits.max_timeout:
-            raise refusal(path, f"{value:g} seconds is more than the limit of "
-                          f"{limits.max_timeout:g} (general_settings.max_client_timeout).")
+    for path, seconds in timeout_settings(data):
+        if seconds > limits.max_timeout:
+            raise refusal(path, f"{seconds:g} seconds is more than the limit of "
+                          f"{limits.max_timeout:g} "
+                          f"(general_settings.max_client_timeout).")
     for path, depth in fallback_depths(data):
         if depth > limits.max_fallback_depth:
             raise refusal(path, f"{depth} fallbacks is more than the limit of "

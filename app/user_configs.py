@@ -124,8 +124,9 @@ class UserConfigRouters:
             built = build_deployment(entry, index, label=f"user_config{path}",
                                      client_owned=True, allow_all=True)
         except ConfigError as error:
-            message = str(error).removeprefix(f"user_config{path}.litellm_params.model: ")
-            raise checks.refusal(f"{path}.litellm_params.model", message) from None
+            where = f"{path}.litellm_params.model"
+            message = str(error).removeprefix(f"user_config{where}: ")
+            raise checks.refusal(where, message) from None
         checks.check_destination(params, built.provider, path,
                                  self.gateway.gate.policy)
         checks.require_credentials(built, path)

@@ -239,8 +239,10 @@ def refusal_table(base: str) -> list[tuple[dict, int, str]]:
         ({"model_list": one, "num_retries": 4}, 400,
          "(general_settings.max_client_num_retries)"),
         ({"model_list": [own("u", base), own("v", base)],
-          "fallbacks": [{"u": ["v", "v"]}]}, 400, "(general_settings.max_fallback_depth)"),
-        ({"model_list": one, "timeout": 31}, 400, "(general_settings.max_client_timeout)"),
+          "fallbacks": [{"u": ["v", "v"]}]}, 400,
+         "(general_settings.max_fallback_depth)"),
+        ({"model_list": one, "timeout": 31}, 400,
+         "(general_settings.max_client_timeout)"),
         ({"model_list": [own("u", base, api_key="os.environ/GATEWAY_ONLY_VALUE")]},
          400, "user_config.model_list[0].litellm_params.api_key: secret references"),
         ({"model_list": [own("u", base, extra_headers={

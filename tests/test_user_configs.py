@@ -302,7 +302,8 @@ def test_secret_references_are_refused_and_never_resolved(
     monkeypatch.setenv("GATEWAY_ONLY_VALUE", "sk-env-GATEWAY-SECRET")
     caplog.set_level(logging.DEBUG)
     config = pair(fakes)
-    config["model_list"][0]["litellm_params"]["api_key"] = "os.environ/GATEWAY_ONLY_VALUE"
+    params = config["model_list"][0]["litellm_params"]
+    params["api_key"] = "os.environ/GATEWAY_ONLY_VALUE"
     response = ask(make_client(), config)
     assert response.status_code == 400
     assert response.get_json()["error"]["message"].startswith(
