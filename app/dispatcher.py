@@ -18,11 +18,12 @@ import logging
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from http.cookiejar import DefaultCookiePolicy
 
 import requests
 import urllib3
 
-from app import errors, pinning, providers
+from app import credentials, errors, pinning, providers
 from app.providers.base import Adapter, Call
 
 logger = logging.getLogger(__name__)
@@ -53,6 +54,8 @@ class Dispatcher:
     def __init__(self, pool_size: int = 100) -> None:
         self.session = requests.Session()
         self.session.trust_env = False  # no proxies or netrc from the environment
+        # One session serves every caller: an upstream's cookie must not stick.
+        self.session.cookies.set_policy(DefaultCookiePolicy(allowed_domains=[]))
         adapter = pinning.PinnedAdapter(pool_connections=pool_size,
                                         pool_maxsize=pool_size)
         self.session.mount("http://", adapter)
@@ -60,7 +63,18 @@ class Dispatcher:
 
     def send(self, call: Call, target: Target, timeouts: Timeouts
              ) -> dict | Iterator[dict]:
-        """The OpenAI-shaped answer, or an iterator of chunks when streaming."""
+        """The OpenAI-shaped answer, or an iterator of chunks when streaming.
+
+        An error never carries the call's secrets, even if the upstream echoed
+        them.
+        """
+        try:
+            return self.answer(call, target, timeouts)
+        except errors.GatewayError as error:
+            raise credentials.redact(error, secrets(call)) from None
+
+    def answer(self, call: Call, target: Target, timeouts: Timeouts
+               ) -> dict | Iterator[dict]:
         provider = "mock" if call.mock_response is not None else call.provider
         adapter = providers.adapter_for(provider)
         if adapter.offline(call):
@@ -153,8 +167,14 @@ def relay(adapter: Adapter, call: Call, response: requests.Response
     iterator (a client that went away) closes the upstream connection."""
     try:
         yield from adapter.stream(call, raw_chunks(response))
+    except errors.GatewayError as error:
+        raise credentials.redact(error, secrets(call)) from None
     finally:
         response.close()
+
+
+def secrets(call: Call) -> list[str]:
+    return credentials.secrets_of(call.api_key, call.credentials)
 
 
 def raw_chunks(response: requests.Response) -> Iterator[bytes]:
@@ -176,6 +196,7 @@ def translate(error: requests.RequestException) -> errors.GatewayError:
         return errors.BadGateway("The TLS connection to the upstream failed.")
     cause = error.args[0] if error.args else None
     cause = getattr(cause, "reason", cause)  # urllib3 wraps it in MaxRetryError
+    # urllib3 derives a refused connection from its connect-timeout class.
     if isinstance(cause, urllib3.exceptions.NewConnectionError):
         return errors.BadGateway("The upstream could not be reached.")
     if isinstance(cause, (urllib3.exceptions.TimeoutError, TimeoutError)):

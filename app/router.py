@@ -367,7 +367,8 @@ def build_call(deployment: Deployment, settings: CallSettings, request: ApiReque
             else router.drop_params
     return Call(
         endpoint=request.endpoint, provider=deployment.provider,
-        model=deployment.model, body={**thaw(deployment.defaults), **request.forward},
+        model=deployment.model,
+        body={**thaw(settings.defaults), **request.forward},
         stream=request.stream, api_base=settings.api_base, api_key=settings.api_key,
         api_version=request.routing.get("api_version") or deployment.api_version,
         credentials=credentials,

@@ -16,7 +16,7 @@ from typing import Any
 from marshmallow import INCLUDE, Schema, ValidationError, fields, validate
 
 from app import chat_schemas as shapes
-from app import errors, gate
+from app import client_params, errors
 from app.config_schema import Count, Number, flatten
 from app.params import PROTECTED_KEYS, is_control_key, is_forwarded
 from app.settings import Limits
@@ -83,13 +83,13 @@ class ApiRequest:
     model: str
     stream: bool
     forward: dict[str, Any]
-    auth: gate.ClientAuth
+    auth: client_params.ClientAuth
     routing: dict[str, str]
     num_retries: int | None = None
     timeout: float | None = None
     stream_timeout: float | None = None
     fallbacks: tuple[str, ...] | None = None
-    fallback_auth: Mapping[str, gate.ClientAuth] = field(default_factory=dict)
+    fallback_auth: Mapping[str, client_params.ClientAuth] = field(default_factory=dict)
     user_config: dict[str, Any] | None = None
     mock_response: str | None = None
     drop_params: bool | None = None
@@ -106,9 +106,9 @@ def parse(endpoint: str, body: Any, limits: Limits,
     except ValidationError as error:
         raise validation_error(error.messages) from None
     check_limits(data, limits)
-    auth = gate.collect(data)
-    routing = gate.routing_params(data, query_api_version)
-    fallbacks, fallback_auth = gate.fallback_entries(data.get("fallbacks"))
+    auth = client_params.collect(data)
+    routing = client_params.routing_params(data, query_api_version)
+    fallbacks, fallback_auth = client_params.fallback_entries(data.get("fallbacks"))
     return ApiRequest(
         endpoint=endpoint,
         model=data["model"],

@@ -185,9 +185,9 @@ def build_deployment(entry: Mapping[str, Any], index: int, *, label: str,
     params = entry["litellm_params"]
     provider, model = split_model(params["model"], params.get("custom_llm_provider"),
                                   label)
-    allowlist = ALLOW_ALL if allow_all else compile_allowlist(
+    allowlist = ALLOW_ALL if client_owned else compile_allowlist(
         params.get("configurable_clientside_auth_params"),
-        f"{label} ({entry['model_name']})")
+        f"{label} ({entry['model_name']})", everything=allow_all)
     return Deployment(
         id=deployment_id(entry, index),
         model_name=entry["model_name"],
@@ -225,17 +225,26 @@ def credentials_of(params: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def defaults_of(params: Mapping[str, Any]) -> dict[str, Any]:
-    """Provider params the deployment adds to every request (client values win)."""
-    return {
+    """Provider params the deployment adds to every request (client values win).
+
+    An ``extra_body`` mapping in ``litellm_params`` is flattened in, as the
+    SDKs flatten theirs: its keys are body fields, not an ``extra_body`` key.
+    """
+    found = {
         name: value for name, value in params.items()
         if name not in _OWN_FIELDS and name not in AUTH_ALIASES
         and name not in ROUTING_ALIASES and name not in IGNORED_LITELLM_PARAMS
+        and name != "extra_body"
     }
+    extra = params.get("extra_body")
+    if isinstance(extra, Mapping):
+        found.update({k: v for k, v in extra.items() if k not in ("model", "messages")})
+    return found
 
 
-FALLBACK_SETTINGS = frozenset({
-    "fallbacks", "context_window_fallbacks", "content_policy_fallbacks",
-})
+# Router settings in LiteLLM's ``[{group: [group, ...]}, ...]`` shape.
+FALLBACK_MAPS = frozenset({"fallbacks", "context_window_fallbacks",
+                           "content_policy_fallbacks"})
 
 
 def fallback_map(entries: Any) -> Mapping[str, tuple[str, ...]]:
@@ -256,7 +265,7 @@ def build_router_settings(*layers: Mapping[str, Any]) -> RouterSettings:
         if name not in merged:
             continue
         value = merged[name]
-        if name in FALLBACK_SETTINGS:
+        if name in FALLBACK_MAPS:
             value = fallback_map(value)
         elif isinstance(value, (list, dict)):
             value = freeze(value)

@@ -23,7 +23,7 @@ from marshmallow import ValidationError
 from app import errors, providers, urlguard
 from app.config_schema import IGNORED_LITELLM_PARAMS, USER_CONFIG_SCHEMA, flatten
 from app.credentials import check_value
-from app.gate import checked_routing
+from app.client_params import checked_routing
 from app.params import AUTH_ALIASES, HOST_IDENTITY_PARAMS, ROUTING_ALIASES, URL_PARAMS
 from app.settings import Deployment, Limits
 

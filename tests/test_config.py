@@ -164,3 +164,23 @@ def test_example_configs_load(name, monkeypatch, caplog):
     loaded = config.load(f"config/examples/{name}")
     assert loaded.deployments and loaded.master_key == "value-of-gateway_master_key"
     assert "not supported" not in caplog.text
+
+
+def test_max_fallbacks_is_a_number_not_a_fallback_map():
+    built = config.build({
+        "model_list": [{"model_name": "a", "litellm_params": {"model": "a"}}],
+        "router_settings": {"max_fallbacks": 3, "fallbacks": [{"a": ["b"]}]},
+    })
+    assert built.router.max_fallbacks == 3
+    assert built.router.fallbacks["a"] == ("b",)
+
+
+def test_operator_extra_body_is_flattened_into_default_params():
+    built = config.build({"model_list": [{"model_name": "a", "litellm_params": {
+        "model": "a", "temperature": 0.2,
+        "extra_body": {"chat_template_kwargs": {"enable_thinking": False},
+                       "model": "sneaky"}}}]})
+    defaults = built.deployments[0].defaults
+    assert defaults["temperature"] == 0.2
+    assert defaults["chat_template_kwargs"] == {"enable_thinking": False}
+    assert "extra_body" not in defaults and "model" not in defaults
