@@ -20,6 +20,9 @@ from app.responses import json_response, served_response
 
 blueprint = Blueprint("api", __name__)
 
+# Deep enough for any JSON Schema in tools; well under what orjson can write.
+MAX_JSON_DEPTH = 128
+
 UNSERVED = (
     "responses", "images", "audio", "moderations", "files", "batches",
     "fine_tuning", "assistants", "threads", "vector_stores", "uploads",
@@ -56,10 +59,34 @@ def presented_key() -> str | None:
 def read_body() -> object:
     raw = request.get_data(cache=False)
     try:
-        return orjson.loads(raw)
+        body = orjson.loads(raw)
     except orjson.JSONDecodeError:
         raise errors.InvalidRequest(
             "The request body is not valid JSON.", code="invalid_json") from None
+    if nested_deeper(body, MAX_JSON_DEPTH):
+        raise errors.InvalidRequest(
+            f"The request body is nested more than {MAX_JSON_DEPTH} levels deep.",
+            code="invalid_json")
+    return body
+
+
+def nested_deeper(value: object, limit: int) -> bool:
+    """True when objects and arrays nest deeper than ``limit``.
+
+    orjson reads 1024 levels but writes only 254, so a deeper body would
+    fail (as a 500) wherever the gateway serialises it again.
+    """
+    pending = [(value, 1)]
+    while pending:
+        item, depth = pending.pop()
+        children = item.values() if isinstance(item, dict) else item \
+            if isinstance(item, list) else None
+        if children is None:
+            continue
+        if depth > limit:
+            return True
+        pending.extend((child, depth + 1) for child in children)
+    return False
 
 
 def handle(endpoint: str, body: object | None = None,

@@ -29,7 +29,7 @@ from app.gate import CallSettings
 from app.providers.base import Call
 from app.retry import retry_after_seconds
 from app.schemas import ApiRequest
-from app.settings import Deployment, RouterSettings
+from app.settings import Deployment, RouterSettings, thaw
 from app.state import RouterState
 from app.streaming import Finished, Relay, open_stream
 
@@ -236,7 +236,7 @@ def build_call(deployment: Deployment, settings: CallSettings, request: ApiReque
             else router.drop_params
     return Call(
         endpoint=request.endpoint, provider=deployment.provider,
-        model=deployment.model, body={**settings.defaults, **request.forward},
+        model=deployment.model, body={**thaw(settings.defaults), **request.forward},
         stream=request.stream, api_base=settings.api_base, api_key=settings.api_key,
         api_version=request.routing.get("api_version") or deployment.api_version,
         credentials=credentials, client_credentials=settings.client_credentials,

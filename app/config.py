@@ -90,7 +90,9 @@ def resolve(value: Any) -> Any:
 def resolve_sections(raw: dict) -> tuple[dict, frozenset[int]]:
     """Resolved sections, and the indexes of deployments left disabled."""
     data = dict(raw)
-    data["model_list"], disabled = resolve_deployments(raw.get("model_list"))
+    disabled: frozenset[int] = frozenset()
+    if "model_list" in raw:
+        data["model_list"], disabled = resolve_deployments(raw["model_list"])
     for section in ("router_settings", "litellm_settings", "general_settings"):
         if section in raw:
             try:

@@ -15,6 +15,7 @@ from typing import Any
 
 from marshmallow import INCLUDE, Schema, ValidationError, fields, validate
 
+from app import chat_schemas as shapes
 from app import client_params, errors
 from app.config_schema import Count, Number, flatten
 from app.params import PROTECTED_KEYS, is_control_key, is_forwarded
@@ -44,22 +45,27 @@ class Body(Schema):
 
 
 class ChatBody(Body):
-    messages = fields.List(fields.Dict(), required=True,
+    messages = fields.List(fields.Nested(shapes.Message), required=True,
                            validate=validate.Length(min=1))
     temperature = Number(allow_none=True)
     top_p = Number(allow_none=True)
     max_tokens = Count(allow_none=True)
     max_completion_tokens = Count(allow_none=True)
-    tools = fields.List(fields.Dict(), allow_none=True)
+    tools = fields.List(fields.Nested(shapes.Tool), allow_none=True)
+    tool_choice = shapes.Typed(str, dict, describe="a string or an object",
+                               allow_none=True)
+    response_format = fields.Dict(allow_none=True)
+    stop = shapes.Stop(allow_none=True)
 
 
 class CompletionBody(Body):
-    prompt = fields.Raw(required=True)
+    prompt = shapes.TextOrTokens(required=True)
     max_tokens = Count(allow_none=True)
+    stop = shapes.Stop(allow_none=True)
 
 
 class EmbeddingBody(Body):
-    input = fields.Raw(required=True)
+    input = shapes.TextOrTokens(required=True)
 
 
 SCHEMAS: dict[str, Schema] = {

@@ -145,6 +145,16 @@ def freeze(value: Any) -> Any:
     return value
 
 
+def thaw(value: Any) -> Any:
+    """Plain dicts and lists again, for a body that is serialised and may be
+    changed by an adapter (the frozen original stays shared and intact)."""
+    if isinstance(value, Mapping):
+        return {k: thaw(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [thaw(v) for v in value]
+    return value
+
+
 def split_model(model: str, custom_provider: str | None, label: str) -> tuple[str, str]:
     """``provider/name`` into its parts; a bare name means ``openai/``."""
     if custom_provider:
