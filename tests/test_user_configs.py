@@ -120,6 +120,7 @@ def test_an_unknown_model_is_a_404_naming_the_clients_models(make_client, fakes)
         error = response.get_json()["error"]
         assert response.status_code == 404 and error["code"] == "model_not_found"
         assert error["message"].endswith("Models served: a, b.")
+        assert "does not exist in this user_config" in error["message"]
     assert fakes["A"].calls == []
 
 
