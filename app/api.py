@@ -49,11 +49,16 @@ def authenticate() -> None:
 
 
 def presented_key() -> str | None:
+    """The gateway key the client sent, or None; an empty value is no key."""
     header = request.headers.get("Authorization", "")
     scheme, _, value = header.partition(" ")
     if scheme.lower() == "bearer" and value.strip():
         return value.strip()
-    return request.headers.get("api-key") or request.headers.get("x-api-key")
+    for name in ("api-key", "x-api-key"):
+        value = request.headers.get(name, "").strip()
+        if value:
+            return value
+    return None
 
 
 def read_body() -> object:

@@ -181,12 +181,28 @@ def assemble(data: dict, disabled: frozenset[int]) -> GatewayConfig:
                                     litellm.get("user_url_allowed_hosts", ())),
             validate=litellm.get("user_url_validation", True),
         ),
-        master_key=general.get("master_key"),
+        master_key=master_key_of(general),
         allow_client_side_credentials=proxy_wide,
         allow_user_config=bool(general.get("allow_user_config")) or proxy_wide,
         ssl_verify=litellm.get("ssl_verify", True),
         json_logs=bool(litellm.get("json_logs")),
     )
+
+
+MIN_MASTER_KEY_CHARS = 8
+
+
+def master_key_of(general: Mapping[str, Any]) -> str | None:
+    """The master key; a blank or very short one stops the start, since an
+    empty key would let anyone in who sends an empty header."""
+    key = general.get("master_key")
+    if key is None:
+        return None
+    if len(key.strip()) < MIN_MASTER_KEY_CHARS:
+        raise ConfigError(
+            f"general_settings.master_key must be at least {MIN_MASTER_KEY_CHARS} "
+            f"characters (is its environment variable empty?).")
+    return key.strip()
 
 
 def limits_of(general: Mapping[str, Any]) -> Limits:
