@@ -111,7 +111,7 @@ class Attempts:
         walk.deployment, walk.api_base = deployment, origin_of(call)
 
         started = self.clock()
-        self.state.begin(deployment.id, started)
+        self.state.begin(deployment.state_key, started)
         try:
             result = self.dispatcher.send(call, self.target(choice), timeouts)
             body, opened = (result, None) if isinstance(result, dict) else (
@@ -160,17 +160,17 @@ class Attempts:
                   latency: float | None = None) -> None:
         deployment, now = choice.deployment, self.clock()
         latency = now - started if latency is None else latency
-        self.state.end(deployment.id)
+        self.state.end(deployment.state_key)
         self.log(walk, deployment, outcome, 200, latency)
         if choice.shares_health:
-            self.state.record_success(deployment.id, now, latency)
+            self.state.record_success(deployment.state_key, now, latency)
         if tokens:
-            self.state.add_tokens(deployment.id, now, tokens)
+            self.state.add_tokens(deployment.state_key, now, tokens)
 
     def failed(self, choice: Candidate, error: errors.GatewayError, walk: Walk,
                started: float, group_size: int) -> None:
         deployment, now = choice.deployment, self.clock()
-        self.state.end(deployment.id)
+        self.state.end(deployment.state_key)
         self.log(walk, deployment, type(error).__name__, error.status, now - started)
         if not self.cools(choice, error, walk.request):
             return
@@ -178,7 +178,7 @@ class Attempts:
             error, (errors.RateLimited, errors.AuthenticationError))
         hint = min(retry_after_seconds(error.headers) or 0.0, MAX_COOLDOWN_S)
         until = self.state.record_failure(
-            deployment.id, now, allowed_fails=self.settings.allowed_fails,
+            deployment.state_key, now, allowed_fails=self.settings.allowed_fails,
             cooldown_time=max(self.settings.cooldown_time, hint),
             immediate=immediate)
         if until is not None:

@@ -191,7 +191,7 @@ class Router:
         return next(c for c in available if c.deployment is ranked[0])
 
     def is_available(self, deployment: Deployment, now: float) -> bool:
-        if self.state.cooldown_until(deployment.id, now) is not None:
+        if self.state.cooldown_until(deployment.state_key, now) is not None:
             return False
         return not self.budgets or strategies.within_budget(deployment, self.state,
                                                             now)
@@ -199,13 +199,13 @@ class Router:
     def unavailable(self, candidates: list[Candidate], now: float
                     ) -> errors.GatewayError:
         """503 (cooling down) or 429 (over budget), saying when to come back."""
-        ends = [self.state.cooldown_until(c.deployment.id, now) for c in candidates]
+        ends = [self.state.cooldown_until(c.deployment.state_key, now) for c in candidates]
         cooling = [end for end in ends if end is not None]
         if cooling:
             return errors.NoDeploymentAvailable(
                 "Every deployment of this model is cooling down after failures.",
                 headers={"Retry-After": seconds_header(min(cooling) - now)})
-        resets = [self.state.usage(c.deployment.id, now).resets_at
+        resets = [self.state.usage(c.deployment.state_key, now).resets_at
                   for c in candidates]
         return errors.BudgetExhausted(
             "Every deployment of this model has spent its rate budget for this "
@@ -235,7 +235,7 @@ class Router:
         wait = retry_after_seconds(error.headers)
         now = self.clock()
         if wait is None and walk.deployment is not None:
-            until = self.state.cooldown_until(walk.deployment.id, now)
+            until = self.state.cooldown_until(walk.deployment.state_key, now)
             wait = until - now if until is not None else None
         wait = wait if wait is not None else self.settings.retry_after
         error.headers["Retry-After"] = seconds_header(wait)

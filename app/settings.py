@@ -64,10 +64,21 @@ class Deployment:
     allowlist: Allowlist = field(default_factory=Allowlist)
     model_info: Mapping[str, Any] = field(default_factory=lambda: EMPTY)
     client_owned: bool = False
+    served_as: str = ""
 
     @property
     def is_wildcard(self) -> bool:
         return "*" in self.model_name
+
+    @property
+    def state_key(self) -> str:
+        """Where the router keeps this deployment's health and usage.
+
+        A wildcard deployment serves many models; each keeps its own counts,
+        so one model's failures (or a client's rate-limited model) never cool
+        the others. ``id`` stays the deployment's, for the headers.
+        """
+        return f"{self.id}|{self.served_as}" if self.served_as else self.id
 
     def serving(self, requested: str) -> "Deployment":
         """This deployment with its wildcard filled from the requested name."""
@@ -75,7 +86,8 @@ class Deployment:
             return self
         prefix = self.model_name.split("*", 1)[0]
         rest = requested[len(prefix):]
-        return _replace(self, model=self.model.replace("*", rest, 1))
+        return _replace(self, model=self.model.replace("*", rest, 1),
+                        served_as=rest)
 
 
 def _replace(deployment: Deployment, **changes: Any) -> Deployment:

@@ -68,7 +68,7 @@ def least_busy(candidates: Sequence[Deployment], state: RouterState,
     """Fewest requests in flight in this worker first; ties broken at random."""
     pool = list(candidates)
     rng.shuffle(pool)
-    return sorted(pool, key=lambda d: state.in_flight(d.id))
+    return sorted(pool, key=lambda d: state.in_flight(d.state_key))
 
 
 def lowest_latency(candidates: Sequence[Deployment], state: RouterState,
@@ -80,7 +80,7 @@ def lowest_latency(candidates: Sequence[Deployment], state: RouterState,
     rng.shuffle(pool)
     if rng.random() < EXPLORATION_SHARE:
         return pool
-    return sorted(pool, key=lambda d: state.latency(d.id) or 0.0)
+    return sorted(pool, key=lambda d: state.latency(d.state_key) or 0.0)
 
 
 def usage_based(candidates: Sequence[Deployment], state: RouterState,
@@ -93,7 +93,7 @@ def usage_based(candidates: Sequence[Deployment], state: RouterState,
 
 
 def usage_share(deployment: Deployment, state: RouterState, now: float) -> float:
-    used = state.usage(deployment.id, now)
+    used = state.usage(deployment.state_key, now)
     shares = [0.0]
     if deployment.rpm:
         shares.append(used.requests / deployment.rpm)
@@ -106,7 +106,7 @@ def within_budget(deployment: Deployment, state: RouterState, now: float) -> boo
     """False when this minute's ``rpm`` or ``tpm`` budget is spent."""
     if deployment.rpm is None and deployment.tpm is None:
         return True
-    used = state.usage(deployment.id, now)
+    used = state.usage(deployment.state_key, now)
     if deployment.rpm is not None and used.requests >= deployment.rpm:
         return False
     return not (deployment.tpm is not None and used.tokens >= deployment.tpm)
