@@ -186,8 +186,8 @@ def test_operator_extra_body_is_flattened_into_default_params():
     assert "extra_body" not in defaults and "model" not in defaults
 
 
-@pytest.mark.parametrize("value", ["", "   ", "short"])
-def test_a_blank_or_short_master_key_stops_the_start(monkeypatch, value):
+@pytest.mark.parametrize("value", ["", "   ", "\t"])
+def test_a_blank_master_key_stops_the_start(monkeypatch, value):
     monkeypatch.setenv("GW_MASTER", value)
     with pytest.raises(ConfigError, match="master_key"):
         config.build({"general_settings": {"master_key": "os.environ/GW_MASTER"}})
