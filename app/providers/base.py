@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from urllib.parse import quote
 from collections.abc import Iterator, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -128,6 +129,20 @@ class Adapter:
     def answer_stream(self, call: Call) -> Iterator[dict]:
         """The streamed answer of an offline adapter, as OpenAI chunk dicts."""
         raise NotImplementedError
+
+
+def path_segment(name: str) -> str:
+    """``name`` as exactly one URL path segment.
+
+    Everything but unreserved characters is percent-encoded, and a name made
+    only of dots (``.``, ``..``) has its dots encoded too: unencoded, HTTP
+    stacks resolve them as "this" and "parent" segments and the path would
+    shift under the operator's key.
+    """
+    encoded = quote(name, safe="")
+    if encoded.strip(".") == "":
+        encoded = encoded.replace(".", "%2E")
+    return encoded
 
 
 def dumps(value: Any) -> bytes:

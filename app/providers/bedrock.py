@@ -16,10 +16,9 @@ import logging
 import re
 from collections.abc import Iterator, Mapping
 from typing import Any
-from urllib.parse import quote
 
 from app import errors
-from app.providers.base import Call, HttpRequest, dumps
+from app.providers.base import Call, HttpRequest, dumps, path_segment
 from app.providers.bedrock_converse import converse_body, parse_converse
 from app.providers.bedrock_embeddings import embeddings_body, parse_embeddings
 from app.providers.bedrock_errors import http_error
@@ -99,7 +98,7 @@ def url(call: Call, signing_region: str) -> str:
         action = "invoke"
     else:
         action = "converse-stream" if call.stream else "converse"
-    return f"{root}/model/{quote(call.model, safe='')}/{action}"
+    return f"{root}/model/{path_segment(call.model)}/{action}"
 
 
 def explicit_credentials(call: Call) -> Any:

@@ -13,11 +13,10 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from typing import Any
-from urllib.parse import quote
 
 from app import errors
 from app.providers import gemini_request, gemini_response, google_errors
-from app.providers.base import Call, HttpRequest, dumps
+from app.providers.base import Call, HttpRequest, dumps, path_segment
 from app.providers.openai_request import embedding_inputs
 from app.providers.translating import TranslatingAdapter, json_headers, required_key
 
@@ -33,7 +32,7 @@ def model_name(model: str) -> str:
 def model_url(call: Call, method: str) -> str:
     """``{base}/models/{model}:{method}``, the model as one encoded segment."""
     base = (call.api_base or DEFAULT_BASE).rstrip("/")
-    url = f"{base}/models/{quote(model_name(call.model), safe='')}:{method}"
+    url = f"{base}/models/{path_segment(model_name(call.model))}:{method}"
     return url + "?alt=sse" if method == "streamGenerateContent" else url
 
 

@@ -25,7 +25,6 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator, Mapping
 from typing import Any
-from urllib.parse import quote
 
 from app import errors
 from app.providers import (
@@ -37,7 +36,7 @@ from app.providers import (
     openai_shapes,
     vertex_auth,
 )
-from app.providers.base import Call, HttpRequest, dumps, loads_or_none
+from app.providers.base import Call, HttpRequest, dumps, loads_or_none, path_segment
 from app.providers.openai_request import embedding_inputs, passthrough
 from app.providers.translating import (
     TranslatingAdapter,
@@ -153,8 +152,8 @@ class VertexAdapter(TranslatingAdapter):
         where = location(call)
         token = self.tokens.token(credentials_of(call))
         url = (f"{(call.api_base or host(where)).rstrip('/')}/v1/projects/"
-               f"{quote(project(call, token), safe='')}/locations/{where}/"
-               f"publishers/{publisher}/models/{quote(call.model, safe='')}:{method}")
+               f"{path_segment(project(call, token))}/locations/{where}/"
+               f"publishers/{publisher}/models/{path_segment(call.model)}:{method}")
         if method == "streamGenerateContent":
             url += "?alt=sse"
         headers = json_headers(call, {"authorization": f"Bearer {token.value}"})
