@@ -73,11 +73,26 @@ class Router:
         walk = Walk(request, self.clock() + timeout if timeout else None)
         try:
             group, members = self.groups.resolve(request.model)
+            self.check_client_fallbacks(walk)
             return self.walk_groups(group, members, walk)
         except errors.GatewayError as error:
             error.headers.update(walk.headers())
             self.add_retry_after(error, walk)
             raise
+
+    def check_client_fallbacks(self, walk: Walk) -> None:
+        """A request's own ``fallbacks`` must name groups that exist, and an
+        entry bringing credentials must be admitted by its group: the client
+        asked for them, so a silent skip would only mislead it."""
+        for name in walk.request.fallbacks or ():
+            try:
+                members = self.groups.group(name)
+            except errors.ModelNotFound as missing:
+                raise errors.InvalidRequest(
+                    f"fallbacks names an unknown model: {missing.message}",
+                    param="fallbacks") from None
+            if name in walk.request.fallback_auth:
+                self.admitted(members, walk.request.fallback_auth[name], walk)
 
     def walk_groups(self, first: str, members: list[Deployment], walk: Walk) -> Served:
         """Try ``first``, then the fallbacks its failures lead to."""

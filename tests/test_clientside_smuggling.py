@@ -128,10 +128,12 @@ def test_fallback_entries_are_gated_like_the_body(client, fakes, network_spy):
     fakes["oper"].script({"status": 500, "json": {"error": {"message": "down"}}})
     response = post(client, "key-only", fallbacks=[
         {"model": "locked", "api_base": EVIL, "api_key": CLIENT_KEY}])
-    # The primary was tried; the fallback that refuses its params never was.
-    assert response.status_code == 500
-    assert len(fakes["oper"].calls) == 1
-    assert network_spy.connects == [("127.0.0.1", fakes["oper"].port)]
+    # Refused before anything is sent: the client named these credentials for
+    # that group, and the group does not admit them.
+    assert response.status_code == 400
+    assert response.get_json()["error"]["param"] in ("api_base", "api_key")
+    assert fakes["oper"].calls == []
+    assert network_spy.connects == []
 
 
 @pytest.fixture
