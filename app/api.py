@@ -63,6 +63,12 @@ def presented_key() -> str | None:
 
 def read_body() -> object:
     raw = request.get_data(cache=False)
+    if len(raw) >= current_app.config["MAX_CONTENT_LENGTH"]:
+        # A chunked body has no length to refuse up front; werkzeug cuts it at
+        # the limit instead, which would otherwise read as malformed JSON.
+        raise errors.PayloadTooLarge(
+            "The request body is larger than this gateway accepts "
+            "(general_settings.max_request_size_mb).")
     try:
         body = orjson.loads(raw)
     except orjson.JSONDecodeError:

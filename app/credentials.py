@@ -123,7 +123,9 @@ def secrets_of(api_key: str | None, credentials: Mapping[str, Any]) -> list[str]
                                                           "private_key_id"))
     headers = credentials.get("extra_headers")
     if isinstance(headers, Mapping):
-        found.extend(str(v) for v in headers.values())
+        for value in map(str, headers.values()):
+            # "Bearer <token>": upstreams echo the bare token as often as the whole
+            found.extend((value, value.partition(" ")[2]))
     return [s for s in found if len(s) >= MIN_REDACTED_CHARS]
 
 

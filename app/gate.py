@@ -231,6 +231,8 @@ def client_owned_base(deployment: Deployment, auth: ClientAuth
     written = destination_of(deployment, auth)
     if written is not None:
         return written, auth.values[written]
+    if deployment.mock_response is not None:
+        return "user_config", None  # answered offline: no destination to check
     endpoint = deployment.credentials.get(ENDPOINT_PARAMS.get(deployment.provider, ""))
     base = (deployment.api_base or endpoint
             or providers.default_base(deployment.provider))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import io
+
 import pytest
 
 from app import config, create_app
@@ -38,3 +40,21 @@ def test_missing_empty_or_wrong_keys_are_401(client, headers):
 ])
 def test_the_master_key_in_any_accepted_header_is_200(client, headers):
     assert client.get("/v1/models", headers=headers).status_code == 200
+
+
+def test_a_chunked_body_over_the_limit_is_413_not_invalid_json():
+    built = config.build({
+        "model_list": [{"model_name": "demo", "litellm_params": {
+            "model": "openai/demo", "mock_response": "hi"}}],
+        "general_settings": {"max_request_size_mb": 0.001},
+    })
+    client = create_app(built).test_client()
+
+    body = (b'{"model": "demo", "messages": [{"role": "user", "content": "'
+            + b"x" * 4096 + b'"}]}')
+    response = client.post("/v1/chat/completions", input_stream=io.BytesIO(body),
+                           headers={"Content-Type": "application/json",
+                                    "Transfer-Encoding": "chunked"},
+                           environ_overrides={"wsgi.input_terminated": True})
+    assert response.status_code == 413
+    assert response.get_json()["error"]["code"] == "request_too_large"

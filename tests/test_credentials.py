@@ -162,3 +162,10 @@ def test_redact_takes_every_secret_out_of_an_upstream_error():
 def test_redact_without_secrets_leaves_the_error_alone():
     error = errors.UpstreamServerError("boom")
     assert redact(error, []) is error and error.message == "boom"
+
+
+def test_a_bearer_header_counts_its_bare_token_as_a_secret():
+    found = secrets_of(None, {"extra_headers": {
+        "Authorization": "Bearer sk-client-BARE-0123456789"}})
+    assert "sk-client-BARE-0123456789" in found
+    assert "Bearer sk-client-BARE-0123456789" in found
