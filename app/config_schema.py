@@ -52,6 +52,16 @@ class Number(fields.Float):
         return super()._deserialize(value, attr, data, **kwargs)
 
 
+class StrictBoolean(fields.Boolean):
+    """JSON's true or false only: ``"yes"``, ``1`` or ``"false"`` are refused,
+    so a client's typo never turns a stream on or off by accident."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any):
+        if not isinstance(value, bool):
+            raise self.make_error("invalid", input=value)
+        return value
+
+
 class Count(fields.Integer):
     """A whole number (strictly: no floats, strings or booleans)."""
 

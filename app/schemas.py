@@ -17,7 +17,7 @@ from marshmallow import INCLUDE, Schema, ValidationError, fields, validate
 
 from app import chat_schemas as shapes
 from app import client_params, errors
-from app.config_schema import Count, Number, flatten
+from app.config_schema import Count, Number, StrictBoolean, flatten
 from app.params import PROTECTED_KEYS, is_control_key, is_forwarded
 from app.settings import Limits
 
@@ -27,7 +27,7 @@ class Body(Schema):
         unknown = INCLUDE  # provider-specific params pass through to the provider
 
     model = fields.String(required=True, validate=validate.Length(min=1, max=512))
-    stream = fields.Boolean()
+    stream = StrictBoolean(allow_none=True)  # OpenAI lets stream be null
     stream_options = fields.Dict(allow_none=True)
     user = fields.String()
     n = Count(validate=validate.Range(min=1, max=128))
@@ -41,7 +41,7 @@ class Body(Schema):
     extra_body = fields.Dict()
     litellm_params = fields.Dict()
     mock_response = fields.String()
-    drop_params = fields.Boolean()
+    drop_params = StrictBoolean()
 
 
 class ChatBody(Body):
