@@ -161,8 +161,9 @@ def list_models() -> Response:
 
 @route("/models/<path:model_id>", methods=["GET"])
 def get_model(model_id: str) -> Response:
+    """A model group, or any name a wildcard group serves (as chat would)."""
     if model_id not in gateway().model_names():
-        raise gateway().operator_groups().not_found(model_id)
+        gateway().operator_groups().resolve(model_id)  # 404 when nothing serves it
     return json_response(model_card(model_id))
 
 

@@ -77,6 +77,8 @@ def resolve(value: Any) -> Any:
     """Replace ``os.environ/NAME`` strings, anywhere in ``value``."""
     if isinstance(value, str) and value.startswith(ENV_PREFIX):
         name = value[len(ENV_PREFIX):]
+        if not name:
+            raise ConfigError(f"'{value}' names no environment variable.")
         if name not in os.environ:
             raise MissingVariable(name)
         return os.environ[name]
@@ -172,6 +174,7 @@ def assemble(data: dict, disabled: frozenset[int]) -> GatewayConfig:
         except AllowlistError as error:
             raise ConfigError(str(error)) from error
     router = build_router_settings(litellm, data["router_settings"])
+    warn_unknown_fallbacks(router, {d.model_name for d in deployments})
     return GatewayConfig(
         deployments=tuple(deployments),
         router=router,
@@ -216,6 +219,21 @@ def limits_of(general: Mapping[str, Any]) -> Limits:
         user_config_cache_size=general.get("user_config_cache_size",
                                            defaults.user_config_cache_size),
     )
+
+
+def warn_unknown_fallbacks(router: Any, groups: set[str]) -> None:
+    """A fallback naming no group is skipped at run time; say so at start-up."""
+    for setting in ("fallbacks", "context_window_fallbacks",
+                    "content_policy_fallbacks"):
+        for source, targets in getattr(router, setting).items():
+            for name in (source, *targets):
+                if name not in groups and not any("*" in g for g in groups):
+                    logger.warning("router setting %s names '%s', which is not a "
+                                   "model_name in model_list.", setting, name)
+    for name in router.default_fallbacks:
+        if name not in groups:
+            logger.warning("default_fallbacks names '%s', which is not a "
+                           "model_name in model_list.", name)
 
 
 def warn_ignored_params(entry: Mapping[str, Any], label: str) -> None:

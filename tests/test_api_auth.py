@@ -58,3 +58,11 @@ def test_a_chunked_body_over_the_limit_is_413_not_invalid_json():
                            environ_overrides={"wsgi.input_terminated": True})
     assert response.status_code == 413
     assert response.get_json()["error"]["code"] == "request_too_large"
+
+
+def test_a_model_served_by_a_wildcard_can_be_retrieved():
+    built = config.build({"model_list": [{"model_name": "fake/*", "litellm_params": {
+        "model": "openai/*", "mock_response": "hi"}}]})
+    client = create_app(built).test_client()
+    assert client.get("/v1/models/fake/foo").get_json()["id"] == "fake/foo"
+    assert client.get("/v1/models/other").status_code == 404

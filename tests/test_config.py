@@ -191,3 +191,15 @@ def test_a_blank_master_key_stops_the_start(monkeypatch, value):
     monkeypatch.setenv("GW_MASTER", value)
     with pytest.raises(ConfigError, match="master_key"):
         config.build({"general_settings": {"master_key": "os.environ/GW_MASTER"}})
+
+
+def test_a_fallback_to_an_unknown_group_is_warned_about(caplog):
+    caplog.set_level(logging.WARNING)
+    config.build({"model_list": [{"model_name": "a", "litellm_params": {"model": "a"}}],
+                  "router_settings": {"fallbacks": [{"a": ["missing-group"]}]}})
+    assert "missing-group" in caplog.text
+
+
+def test_an_environment_reference_without_a_name_stops_the_start():
+    with pytest.raises(ConfigError, match="names no environment variable"):
+        config.build({"general_settings": {"master_key": "os.environ/"}})
