@@ -20,6 +20,9 @@ from app.responses import json_response, served_response
 
 blueprint = Blueprint("api", __name__)
 
+# Deep enough for any JSON Schema in tools; well under what orjson can write.
+MAX_JSON_DEPTH = 128
+
 UNSERVED = (
     "responses", "images", "audio", "moderations", "files", "batches",
     "fine_tuning", "assistants", "threads", "vector_stores", "uploads",
@@ -46,20 +49,55 @@ def authenticate() -> None:
 
 
 def presented_key() -> str | None:
+    """The gateway key the client sent, or None; an empty value is no key."""
     header = request.headers.get("Authorization", "")
     scheme, _, value = header.partition(" ")
     if scheme.lower() == "bearer" and value.strip():
         return value.strip()
-    return request.headers.get("api-key") or request.headers.get("x-api-key")
+    for name in ("api-key", "x-api-key"):
+        value = request.headers.get(name, "").strip()
+        if value:
+            return value
+    return None
 
 
 def read_body() -> object:
     raw = request.get_data(cache=False)
+    if len(raw) >= current_app.config["MAX_CONTENT_LENGTH"]:
+        # A chunked body has no length to refuse up front; werkzeug cuts it at
+        # the limit instead, which would otherwise read as malformed JSON.
+        raise errors.PayloadTooLarge(
+            "The request body is larger than this gateway accepts "
+            "(general_settings.max_request_size_mb).")
     try:
-        return orjson.loads(raw)
+        body = orjson.loads(raw)
     except orjson.JSONDecodeError:
         raise errors.InvalidRequest(
             "The request body is not valid JSON.", code="invalid_json") from None
+    if nested_deeper(body, MAX_JSON_DEPTH):
+        raise errors.InvalidRequest(
+            f"The request body is nested more than {MAX_JSON_DEPTH} levels deep.",
+            code="invalid_json")
+    return body
+
+
+def nested_deeper(value: object, limit: int) -> bool:
+    """True when objects and arrays nest deeper than ``limit``.
+
+    orjson reads 1024 levels but writes only 254, so a deeper body would
+    fail (as a 500) wherever the gateway serialises it again.
+    """
+    pending = [(value, 1)]
+    while pending:
+        item, depth = pending.pop()
+        children = item.values() if isinstance(item, dict) else item \
+            if isinstance(item, list) else None
+        if children is None:
+            continue
+        if depth > limit:
+            return True
+        pending.extend((child, depth + 1) for child in children)
+    return False
 
 
 def handle(endpoint: str, body: object | None = None,
@@ -123,8 +161,9 @@ def list_models() -> Response:
 
 @route("/models/<path:model_id>", methods=["GET"])
 def get_model(model_id: str) -> Response:
+    """A model group, or any name a wildcard group serves (as chat would)."""
     if model_id not in gateway().model_names():
-        raise gateway().operator_groups().not_found(model_id)
+        gateway().operator_groups().resolve(model_id)  # 404 when nothing serves it
     return json_response(model_card(model_id))
 
 

@@ -24,7 +24,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--config", help="config file (default: $CONFIG_FILE_PATH "
                         "or config/config.yaml)")
     parser.add_argument("--port", type=int, help="port (default: $PORT or 4000)")
-    parser.add_argument("--host", help="bind address (default: 0.0.0.0)")
+    parser.add_argument("--host", default="127.0.0.1",
+                        help="bind address (default: 127.0.0.1, this machine "
+                        "only; use 0.0.0.0 to serve the network)")
     parser.add_argument("--workers", type=int, help="worker processes "
                         "(default: $WEB_CONCURRENCY or 2)")
     parser.add_argument("--check", action="store_true",

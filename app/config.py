@@ -77,6 +77,8 @@ def resolve(value: Any) -> Any:
     """Replace ``os.environ/NAME`` strings, anywhere in ``value``."""
     if isinstance(value, str) and value.startswith(ENV_PREFIX):
         name = value[len(ENV_PREFIX):]
+        if not name:
+            raise ConfigError(f"'{value}' names no environment variable.")
         if name not in os.environ:
             raise MissingVariable(name)
         return os.environ[name]
@@ -90,7 +92,9 @@ def resolve(value: Any) -> Any:
 def resolve_sections(raw: dict) -> tuple[dict, frozenset[int]]:
     """Resolved sections, and the indexes of deployments left disabled."""
     data = dict(raw)
-    data["model_list"], disabled = resolve_deployments(raw.get("model_list"))
+    disabled: frozenset[int] = frozenset()
+    if "model_list" in raw:
+        data["model_list"], disabled = resolve_deployments(raw["model_list"])
     for section in ("router_settings", "litellm_settings", "general_settings"):
         if section in raw:
             try:
@@ -170,6 +174,7 @@ def assemble(data: dict, disabled: frozenset[int]) -> GatewayConfig:
         except AllowlistError as error:
             raise ConfigError(str(error)) from error
     router = build_router_settings(litellm, data["router_settings"])
+    warn_unknown_fallbacks(router, {d.model_name for d in deployments})
     return GatewayConfig(
         deployments=tuple(deployments),
         router=router,
@@ -179,12 +184,25 @@ def assemble(data: dict, disabled: frozenset[int]) -> GatewayConfig:
                                     litellm.get("user_url_allowed_hosts", ())),
             validate=litellm.get("user_url_validation", True),
         ),
-        master_key=general.get("master_key"),
+        master_key=master_key_of(general),
         allow_client_side_credentials=proxy_wide,
         allow_user_config=bool(general.get("allow_user_config")) or proxy_wide,
         ssl_verify=litellm.get("ssl_verify", True),
         json_logs=bool(litellm.get("json_logs")),
     )
+
+
+def master_key_of(general: Mapping[str, Any]) -> str | None:
+    """The master key; a blank one stops the start, since it would let in
+    anyone who sends an empty header. (Short keys such as LiteLLM's examples'
+    ``sk-1234`` are accepted, so those configs port unchanged.)"""
+    key = general.get("master_key")
+    if key is None:
+        return None
+    if not key.strip():
+        raise ConfigError("general_settings.master_key is blank (is its "
+                          "environment variable empty?).")
+    return key.strip()
 
 
 def limits_of(general: Mapping[str, Any]) -> Limits:
@@ -201,6 +219,21 @@ def limits_of(general: Mapping[str, Any]) -> Limits:
         user_config_cache_size=general.get("user_config_cache_size",
                                            defaults.user_config_cache_size),
     )
+
+
+def warn_unknown_fallbacks(router: Any, groups: set[str]) -> None:
+    """A fallback naming no group is skipped at run time; say so at start-up."""
+    for setting in ("fallbacks", "context_window_fallbacks",
+                    "content_policy_fallbacks"):
+        for source, targets in getattr(router, setting).items():
+            for name in (source, *targets):
+                if name not in groups and not any("*" in g for g in groups):
+                    logger.warning("router setting %s names '%s', which is not a "
+                                   "model_name in model_list.", setting, name)
+    for name in router.default_fallbacks:
+        if name not in groups:
+            logger.warning("default_fallbacks names '%s', which is not a "
+                           "model_name in model_list.", name)
 
 
 def warn_ignored_params(entry: Mapping[str, Any], label: str) -> None:

@@ -52,6 +52,16 @@ class Number(fields.Float):
         return super()._deserialize(value, attr, data, **kwargs)
 
 
+class StrictBoolean(fields.Boolean):
+    """JSON's true or false only: ``"yes"``, ``1`` or ``"false"`` are refused,
+    so a client's typo never turns a stream on or off by accident."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any):
+        if not isinstance(value, bool):
+            raise self.make_error("invalid", input=value)
+        return value
+
+
 class Count(fields.Integer):
     """A whole number (strictly: no floats, strings or booleans)."""
 
@@ -121,6 +131,12 @@ class LitellmParams(Schema):
     configurable_clientside_auth_params = fields.List(Allowance())
 
 
+class DefaultParams(LitellmParams):
+    """``default_litellm_params``: deployment params without a model of their own."""
+
+    model = fields.String(validate=validate.Length(min=1))
+
+
 class Deployment(Schema):
     class Meta:
         unknown = RAISE
@@ -152,7 +168,7 @@ class RouterSettings(Schema):
     disable_cooldowns = fields.Boolean()
     drop_params = fields.Boolean()
     model_group_alias = fields.Dict(keys=fields.String(), values=fields.String())
-    default_litellm_params = fields.Dict()
+    default_litellm_params = fields.Nested(DefaultParams)
 
 
 class LitellmSettings(RouterSettings):
@@ -198,16 +214,25 @@ class UserConfig(RouterSettings):
 
     @validates_schema
     def fallbacks_name_known_groups(self, data: dict, **kwargs: Any) -> None:
+        """A fallback to a group the client did not define is refused, not skipped."""
         groups = {entry["model_name"] for entry in data.get("model_list", ())}
-        for key in ("fallbacks", "context_window_fallbacks", "content_policy_fallbacks"):
-            for index, entry in enumerate(data.get(key) or ()):
-                for source, targets in entry.items():
-                    unknown = [g for g in (source, *targets) if g not in groups]
-                    if unknown:
-                        raise ValidationError(
-                            f"names a model group not in model_list: {unknown[0]}",
-                            field_name=f"{key}[{index}]",
-                        )
+        for path, names in fallback_names(data):
+            unknown = [name for name in names if name not in groups]
+            if unknown:
+                raise ValidationError(
+                    f"names a model group not in model_list: {unknown[0]}",
+                    field_name=path,
+                )
+
+
+def fallback_names(data: dict) -> list[tuple[str, list[str]]]:
+    """``(key path, group names)`` of every fallback setting in ``data``."""
+    found = [("default_fallbacks", list(data.get("default_fallbacks") or ()))]
+    for key in ("fallbacks", "context_window_fallbacks", "content_policy_fallbacks"):
+        for index, entry in enumerate(data.get(key) or ()):
+            for source, targets in entry.items():
+                found.append((f"{key}[{index}]", [source, *targets]))
+    return found
 
 
 OPERATOR_SCHEMA = OperatorConfig()

@@ -7,9 +7,13 @@ answer back through the adapter. It is the one place that translates
 ``requests`` errors into the gateway's own.
 
 ``requests`` has no total timeout: its read timeout bounds each socket read.
-For whole answers the dispatcher therefore reads the body itself and cuts it
-at the attempt's deadline; for streams the read timeout is the
-``stream_timeout`` and bounds the first byte and every gap between chunks.
+The dispatcher therefore reads bodies itself, one chunk at a time, each read
+bounded by what is left: a whole answer is cut with a 504 when ``total``
+has passed since the request was sent, however slowly it trickles; a stream
+must deliver its first event within ``first_byte`` of sending (keep-alive
+comments do not count) and then never pause longer than ``stream`` between
+chunks. Known limit: the status line and headers are bounded per socket read
+only, so an upstream that trickles its headers a byte at a time is not cut.
 """
 
 from __future__ import annotations
@@ -18,12 +22,14 @@ import logging
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from http.cookiejar import DefaultCookiePolicy
 
 import requests
 import urllib3
 
-from app import errors, pinning, providers
+from app import credentials, errors, pinning, providers
 from app.providers.base import Adapter, Call
+from app.urlguard import CheckedUrl
 
 logger = logging.getLogger(__name__)
 
@@ -34,18 +40,28 @@ READ_SIZE = 64 * 1024
 
 @dataclass(frozen=True)
 class Timeouts:
+    """One attempt's bounds, in seconds.
+
+    ``total`` bounds a whole answer; ``stream`` each gap between stream
+    chunks; ``first_byte`` a stream's first event (``stream`` if unset).
+    """
+
     total: float
     stream: float
+    first_byte: float | None = None
 
-    def connect(self) -> float:
-        return min(CONNECT_TIMEOUT_S, self.total)
+    def first(self) -> float:
+        return self.stream if self.first_byte is None else self.first_byte
+
+    def connect(self, stream: bool) -> float:
+        return min(CONNECT_TIMEOUT_S, self.first() if stream else self.total)
 
 
 @dataclass(frozen=True)
 class Target:
     """Transport choices of one attempt: pinning and TLS verification."""
 
-    pinned: object | None = None
+    pinned: CheckedUrl | None = None
     verify: bool | str = True
 
 
@@ -60,6 +76,8 @@ class Dispatcher:
     def __init__(self, pool_size: int = 100, hosts: int = 256) -> None:
         self.session = requests.Session()
         self.session.trust_env = False  # no proxies or netrc from the environment
+        # One session serves every caller: an upstream's cookie must not stick.
+        self.session.cookies.set_policy(DefaultCookiePolicy(allowed_domains=[]))
         adapter = pinning.PinnedAdapter(pool_connections=hosts,
                                         pool_maxsize=pool_size)
         self.session.mount("http://", adapter)
@@ -67,23 +85,35 @@ class Dispatcher:
 
     def send(self, call: Call, target: Target, timeouts: Timeouts
              ) -> dict | Iterator[dict]:
-        """The OpenAI-shaped answer, or an iterator of chunks when streaming."""
+        """The OpenAI-shaped answer, or an iterator of chunks when streaming.
+
+        An error never carries the call's secrets, even if the upstream echoed
+        them.
+        """
+        try:
+            return self.answer(call, target, timeouts)
+        except errors.GatewayError as error:
+            raise credentials.redact(error, secrets(call)) from None
+
+    def answer(self, call: Call, target: Target, timeouts: Timeouts
+               ) -> dict | Iterator[dict]:
         provider = "mock" if call.mock_response is not None else call.provider
         adapter = providers.adapter_for(provider)
         if adapter.offline(call):
             return adapter.answer_stream(call) if call.stream else adapter.answer(call)
+        sent = time.monotonic()
         response = self.exchange(adapter, call, target, timeouts)
         if call.stream:
-            return relay(adapter, call, response)
-        started = time.monotonic()
-        content = read_body(response, started + timeouts.total)
+            reader = StreamReader(response, sent + timeouts.first(), timeouts.stream)
+            return relay(adapter, call, reader)
+        content = read_body(response, sent + timeouts.total)
         return adapter.parse(call, response.status_code, response.headers, content)
 
     def exchange(self, adapter: Adapter, call: Call, target: Target,
                  timeouts: Timeouts) -> requests.Response:
         """Send the request; raise the adapter's error for a non-2xx answer."""
         http = adapter.build(call)
-        read = timeouts.stream if call.stream else timeouts.total
+        read = timeouts.first() if call.stream else timeouts.total
         try:
             prepared = requests.Request(http.method, http.url, headers=http.headers,
                                         data=http.body).prepare()
@@ -91,12 +121,13 @@ class Dispatcher:
                 pinning.pin(prepared, target.pinned)
             response = self.session.send(
                 prepared, stream=True, allow_redirects=False, verify=target.verify,
-                timeout=(timeouts.connect(), read))
+                timeout=(timeouts.connect(call.stream), read))
         except requests.RequestException as error:
             raise translate(error) from None
-        # The answer (a stream's lasts as long as the stream) keeps its request;
-        # the serialised prompt in it is not needed once sent.
-        response.request.body = None
+        # The answer (a stream's lasts as long as the stream) would keep its
+        # request, and in it the serialised prompt, which is not needed once
+        # sent: it keeps an empty one instead.
+        response.request = requests.PreparedRequest()
         if response.status_code >= 300:
             raise failure(adapter, call, response, timeouts)
         return response
@@ -121,15 +152,16 @@ def failure(adapter: Adapter, call: Call, response: requests.Response,
 def read_body(response: requests.Response, deadline: float,
               limit: int | None = None) -> bytes:
     """The whole body, cut with a 504 when the deadline passes mid-way."""
-    parts, size = [], 0
+    parts: list[bytes] = []
+    size = 0
     try:
         while True:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 raise errors.UpstreamTimeout(
                     "The upstream did not finish its answer within the timeout.")
-            shrink_read_timeout(response, remaining)
-            part = response.raw.read(READ_SIZE, decode_content=True)
+            set_read_timeout(response, remaining)
+            part = response.raw.read1(READ_SIZE, decode_content=True)
             if not part:
                 return b"".join(parts)
             parts.append(part)
@@ -142,40 +174,73 @@ def read_body(response: requests.Response, deadline: float,
         response.close()
 
 
-def shrink_read_timeout(response: requests.Response, remaining: float) -> None:
-    """Bound the next socket read by what is left of the deadline.
+def set_read_timeout(response: requests.Response, seconds: float) -> None:
+    """Bound the next socket read by ``seconds``.
 
     This reaches into urllib3's connection; if its layout changes the read
-    falls back to the read timeout given at send time.
+    falls back to the read timeout given at send time. urllib3 sets the
+    timeout afresh for each request sent on a pooled connection.
     """
     connection = getattr(response.raw, "connection", None)
     sock = getattr(connection, "sock", None)
     if sock is not None:
         try:
-            sock.settimeout(max(remaining, 0.001))
+            sock.settimeout(max(seconds, 0.001))
         except OSError:
             pass
 
 
-def relay(adapter: Adapter, call: Call, response: requests.Response
-          ) -> Iterator[dict]:
+class StreamReader:
+    """A stream's raw bytes: its first event due by ``first_by``, then chunks
+    at most ``gap`` seconds apart. The relay marks :attr:`started` once the
+    adapter has made an event of them."""
+
+    def __init__(self, response: requests.Response, first_by: float,
+                 gap: float) -> None:
+        self.response = response
+        self.first_by, self.gap = first_by, gap
+        self.started = False
+        self.gap_set = False
+
+    def chunks(self) -> Iterator[bytes]:
+        try:
+            while True:
+                self.bound_next_read()
+                part = self.response.raw.read1(READ_SIZE)
+                if not part:
+                    return
+                yield part
+        except (urllib3.exceptions.HTTPError, OSError) as error:
+            raise translate_raw(error) from None
+
+    def bound_next_read(self) -> None:
+        if self.started:
+            if not self.gap_set:
+                set_read_timeout(self.response, self.gap)
+                self.gap_set = True
+            return
+        remaining = self.first_by - time.monotonic()
+        if remaining <= 0:
+            raise errors.UpstreamTimeout(
+                "The upstream sent no stream event within the timeout.")
+        set_read_timeout(self.response, remaining)
+
+
+def relay(adapter: Adapter, call: Call, reader: StreamReader) -> Iterator[dict]:
     """The adapter's chunks, with transport errors translated; closing the
     iterator (a client that went away) closes the upstream connection."""
     try:
-        yield from adapter.stream(call, raw_chunks(response))
+        for chunk in adapter.stream(call, reader.chunks()):
+            reader.started = True
+            yield chunk
+    except errors.GatewayError as error:
+        raise credentials.redact(error, secrets(call)) from None
     finally:
-        response.close()
+        reader.response.close()
 
 
-def raw_chunks(response: requests.Response) -> Iterator[bytes]:
-    try:
-        while True:
-            part = response.raw.read1(READ_SIZE)
-            if not part:
-                return
-            yield part
-    except (urllib3.exceptions.HTTPError, OSError) as error:
-        raise translate_raw(error) from None
+def secrets(call: Call) -> list[str]:
+    return credentials.secrets_of(call.api_key, call.credentials)
 
 
 def translate(error: requests.RequestException) -> errors.GatewayError:
@@ -186,6 +251,7 @@ def translate(error: requests.RequestException) -> errors.GatewayError:
         return errors.BadGateway("The TLS connection to the upstream failed.")
     cause = error.args[0] if error.args else None
     cause = getattr(cause, "reason", cause)  # urllib3 wraps it in MaxRetryError
+    # urllib3 derives a refused connection from its connect-timeout class.
     if isinstance(cause, urllib3.exceptions.NewConnectionError):
         return errors.BadGateway("The upstream could not be reached.")
     if isinstance(cause, (urllib3.exceptions.TimeoutError, TimeoutError)):

@@ -160,11 +160,13 @@ class DeadlineExceeded(UpstreamTimeout):
 
 
 class NoDeploymentAvailable(GatewayError):
-    """Every deployment of every group tried is cooling down or over budget."""
+    """Every deployment of a group is cooling down or over budget: its
+    fallbacks are tried, and only then does the client see it."""
 
     status = 503
     type = "api_error"
     code = "no_deployment_available"
+    takes_fallback = True
 
 
 class BudgetExhausted(NoDeploymentAvailable):

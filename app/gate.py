@@ -1,11 +1,24 @@
 """The only place that may say yes to a client's credential or destination.
 
-:func:`collect` gathers every client auth param from every place a value
-could be merged from (the top level, a literal ``extra_body``, a literal
-``litellm_params``, ``metadata``) and checks each value's form.
-:meth:`Gate.settle` then decides, for one deployment, which of them apply and
-returns the :class:`CallSettings` the dispatcher uses. Each request gets its
-own settings: a client key never sticks to anything shared.
+:func:`~app.client_params.collect` gathers every client auth param of a body
+and checks each value's form. :meth:`Gate.settle` then decides, for one
+deployment, which of them apply and returns the :class:`CallSettings` the
+dispatcher uses. Each request gets its own settings: a client key never
+sticks to anything shared.
+
+The rules, in the order they apply:
+
+- every client auth param must be allowed on the deployment, by name (any
+  value) or by a pattern (the value, a URL parsed and normalised first, must
+  match it in full); a client ``api_key`` is also accepted wherever the same
+  request's ``api_base`` is allowed;
+- a client URL always passes the SSRF guard (a pattern never bypasses it);
+- a destination the operator vouched for (a pattern matched) is called as
+  the deployment, with its key; any other client destination gets nothing of
+  the operator's (no key, no credentials, no default params, nothing from the
+  gateway's environment) and needs a credential of the client's own;
+- a client credential replaces the operator's identity as a whole (key,
+  token, AWS keys, service account, organization, project), never mixes in.
 """
 
 from __future__ import annotations
@@ -16,26 +29,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from app import errors, providers, urlguard
-from app.credentials import check_value
-from app.params import (
-    AUTH_ALIASES,
-    HOST_IDENTITY_PARAMS,
-    ROUTING_ALIASES,
-    ROUTING_PATTERNS,
-    URL_PARAMS,
-)
-from app.settings import Deployment, UrlSettings
+from app.allowlist import Verdict
+from app.client_params import ClientAuth
+from app.credentials import fingerprint
+from app.params import AUTH_ALIASES, IDENTITY_PARAMS, URL_PARAMS
+from app.settings import EMPTY, Deployment, UrlSettings
 
 logger = logging.getLogger(__name__)
-
-NESTED_PLACES = ("extra_body", "litellm_params", "metadata")
-
-# Operator settings that only make sense for the operator's own host.
-OPERATOR_ONLY = frozenset({
-    "organization", "extra_headers", "azure_ad_token", "vertex_credentials",
-    "vertex_project", "aws_access_key_id", "aws_secret_access_key",
-    "aws_session_token",
-})
 
 HOW_TO_ALLOW = (
     "The operator can allow it for this model with "
@@ -44,27 +44,19 @@ HOW_TO_ALLOW = (
     "general_settings.allow_client_side_credentials."
 )
 
+# The deployment setting a client-named endpoint stands in for, by provider.
+ENDPOINT_PARAMS = {"bedrock": "aws_bedrock_runtime_endpoint"}
 
-@dataclass(frozen=True)
-class ClientAuth:
-    """The client's auth params: by the name it used, and parsed URLs."""
-
-    values: Mapping[str, Any] = field(default_factory=dict)
-    urls: Mapping[str, urlguard.ClientUrl] = field(default_factory=dict)
-
-    def __bool__(self) -> bool:
-        return bool(self.values)
-
-    def canonical(self, name: str) -> Any:
-        for written, value in self.values.items():
-            if AUTH_ALIASES[written] == name:
-                return value
-        return None
+Checked = dict[Any, "urlguard.CheckedUrl | errors.InvalidRequest"]
 
 
 @dataclass(frozen=True)
 class CallSettings:
-    """Where and as whom one attempt calls its deployment."""
+    """Where and as whom one attempt calls its deployment.
+
+    ``defaults`` are the deployment's default body params; ``client_base``
+    says a client chose the destination (checked and pinned).
+    """
 
     api_base: str | None
     api_key: str | None
@@ -72,81 +64,8 @@ class CallSettings:
     use_environment_credentials: bool
     pinned: urlguard.CheckedUrl | None = None
     client_base: bool = False
-
-
-def collect(data: Mapping[str, Any]) -> ClientAuth:
-    """Every client auth param of a body, with its form checked."""
-    values: dict[str, Any] = {}
-    for place in (data, *(data.get(p) for p in NESTED_PLACES)):
-        if not isinstance(place, Mapping):
-            continue
-        for name, value in place.items():
-            if name in AUTH_ALIASES and value is not None:
-                add_value(values, name, value)
-    urls = {}
-    for name, value in values.items():
-        if AUTH_ALIASES[name] in URL_PARAMS:
-            urls[name] = urlguard.parse_client_url(value, name)
-    return ClientAuth(values, urls)
-
-
-def add_value(values: dict[str, Any], name: str, value: Any) -> None:
-    if name in HOST_IDENTITY_PARAMS:
-        raise errors.InvalidRequest(
-            f"The param '{name}' selects an identity of the gateway's host and "
-            f"is never accepted from clients.", param=name)
-    check_value(name, value)
-    canonical = AUTH_ALIASES[name]
-    for written, earlier in values.items():
-        if AUTH_ALIASES[written] == canonical and earlier != value:
-            raise errors.InvalidRequest(
-                f"The param '{name}' was sent more than once (or with its alias "
-                f"'{written}') with different values.", param=name)
-    values[name] = value
-
-
-def routing_params(data: Mapping[str, Any], query_version: str | None = None
-                   ) -> dict[str, str]:
-    """Validated version, location and region params, by canonical name."""
-    found: dict[str, str] = {}
-    if query_version is not None:
-        found["api_version"] = checked_routing("api_version", query_version)
-    places = (data, data.get("extra_body"), data.get("litellm_params"))
-    for place in places:
-        if not isinstance(place, Mapping):
-            continue
-        for name, value in place.items():
-            if name in ROUTING_ALIASES and value is not None:
-                found[ROUTING_ALIASES[name]] = checked_routing(name, value)
-    return found
-
-
-def checked_routing(name: str, value: Any) -> str:
-    pattern = ROUTING_PATTERNS[ROUTING_ALIASES[name]]
-    if not isinstance(value, str) or not pattern.fullmatch(value):
-        raise errors.InvalidRequest(
-            f"The param '{name}' has an invalid value: it must match "
-            f"{pattern.pattern}.", param=name)
-    return value
-
-
-def fallback_entries(entries: Any) -> tuple[tuple[str, ...] | None,
-                                            dict[str, ClientAuth]]:
-    """A request's ``fallbacks``: group names, or ``{model, <auth params>}``."""
-    if entries is None:
-        return None, {}
-    groups, auth = [], {}
-    for index, entry in enumerate(entries):
-        if isinstance(entry, str):
-            groups.append(entry)
-        elif isinstance(entry, Mapping) and isinstance(entry.get("model"), str):
-            groups.append(entry["model"])
-            auth[entry["model"]] = collect(entry)
-        else:
-            raise errors.InvalidRequest(
-                f"fallbacks[{index}]: expected a model group name or an object "
-                f"with a 'model' key.", param="fallbacks")
-    return tuple(groups), auth
+    defaults: Mapping[str, Any] = field(default_factory=lambda: EMPTY)
+    client_credentials: frozenset[str] = frozenset()
 
 
 class Gate:
@@ -154,113 +73,193 @@ class Gate:
 
     def __init__(self, urls: UrlSettings,
                  resolver: Callable[[str, int], list[str]] | None = None) -> None:
-        self.policy = urlguard.UrlPolicy.from_settings(urls.allowed_hosts, urls.validate)
+        self.policy = urlguard.UrlPolicy.from_settings(urls.allowed_hosts,
+                                                       urls.validate)
         self.resolver = resolver
 
     def settle(self, deployment: Deployment, auth: ClientAuth,
-               checked: dict[str, urlguard.CheckedUrl]) -> CallSettings:
+               checked: Checked) -> CallSettings:
         """The call settings for ``deployment``; 400 if a param is refused.
 
-        ``checked`` caches SSRF results for this request across deployments.
+        ``checked`` caches SSRF verdicts for this request across deployments.
         """
         if deployment.client_owned:
             return self.client_owned(deployment, auth, checked)
-        by_pattern = self.check_allowed(deployment, auth)
-        return self.merge(deployment, auth, by_pattern, checked)
+        destination = destination_of(deployment, auth)
+        vouched = self.judge(deployment, auth, destination)
+        if destination is None:
+            return as_operator(deployment, auth, deployment.api_base, None)
+        pinned = self.check_url(destination, auth.values[destination], checked)
+        if AUTH_ALIASES[destination] in vouched:
+            return as_operator(deployment, auth, pinned.normalised, pinned)
+        return as_client(deployment, auth, pinned)
 
-    def check_allowed(self, deployment: Deployment, auth: ClientAuth) -> set[str]:
-        """Refuse any param not allowed; return names admitted by a pattern."""
-        by_pattern: set[str] = set()
-        base_allowed = False
-        for name, value in auth.values.items():
+    def judge(self, deployment: Deployment, auth: ClientAuth,
+              destination: str | None) -> set[str]:
+        """Refuse any param not allowed; return the canonical names vouched for.
+
+        Every param is judged before the key, so one allowed param never
+        waves another through.
+        """
+        vouched: set[str] = set()
+        for name in auth.values:
             if name == "api_key":
                 continue
-            subject = auth.urls[name].normalised if name in auth.urls else value
-            verdict = deployment.allowlist.allows(name, str(subject))
-            if not verdict:
+            verdict = deployment.allowlist.judge(name, auth.subject(name))
+            if not verdict.allowed:
                 raise refusal(deployment, name, verdict)
-            if deployment.allowlist.lookup(name)[0] is False:
-                by_pattern.add(name)
-            base_allowed |= AUTH_ALIASES[name] in URL_PARAMS
+            if verdict is Verdict.VOUCHED:
+                vouched.add(AUTH_ALIASES[name])
         if "api_key" in auth.values:
-            verdict = deployment.allowlist.allows("api_key", auth.values["api_key"])
-            if not verdict and not (verdict is None and base_allowed):
+            verdict = deployment.allowlist.judge("api_key", auth.subject("api_key"))
+            if verdict is Verdict.UNLISTED and destination is not None:
+                verdict = Verdict.ANY_VALUE  # the client's key for its own host
+            if not verdict.allowed:
                 raise refusal(deployment, "api_key", verdict)
-        return by_pattern
+        log_use(deployment, auth)
+        return vouched
 
-    def merge(self, deployment: Deployment, auth: ClientAuth, by_pattern: set[str],
-              checked: dict[str, urlguard.CheckedUrl]) -> CallSettings:
-        base_name = next((n for n in auth.urls if AUTH_ALIASES[n] == "api_base"), None)
-        credentials = dict(deployment.credentials)
-        api_key = deployment.api_key
-        pinned = None
-        if base_name is not None:
-            pinned = self.check_url(base_name, auth, checked)
-            if base_name not in by_pattern:
-                self.require_client_key(deployment, auth)
-                api_key = None
-                credentials = {k: v for k, v in credentials.items()
-                               if k not in OPERATOR_ONLY}
-        client_key = auth.canonical("api_key")
-        for name, value in auth.values.items():
-            canonical = AUTH_ALIASES[name]
-            if canonical not in ("api_key", "api_base"):
-                credentials[canonical] = value
-        return CallSettings(
-            api_base=pinned.url.normalised if pinned else deployment.api_base,
-            api_key=client_key if client_key is not None else api_key,
-            credentials=credentials,
-            use_environment_credentials=not auth,
-            pinned=pinned,
-            client_base=pinned is not None,
-        )
-
-    def require_client_key(self, deployment: Deployment, auth: ClientAuth) -> None:
-        if auth.canonical("api_key") is None and not auth.canonical("aws_access_key_id"):
-            raise errors.InvalidRequest(
-                f"A client api_base on model '{deployment.model_name}' needs the "
-                f"client's own api_key: the operator's key is never sent to a "
-                f"host the client chose.", param="api_key")
-
-    def check_url(self, name: str, auth: ClientAuth,
-                  checked: dict[str, urlguard.CheckedUrl]) -> urlguard.CheckedUrl:
-        if name not in checked:
-            checked[name] = urlguard.check(auth.values[name], name, self.policy,
-                                           resolver=self.resolver)
-        return checked[name]
+    def check_url(self, param: str, value: Any, checked: Checked
+                  ) -> urlguard.CheckedUrl:
+        """The SSRF verdict on one URL, looked up once per request."""
+        key = (param, value)
+        if key not in checked:
+            try:
+                checked[key] = urlguard.check(value, param, self.policy,
+                                              resolver=self.resolver)
+            except errors.InvalidRequest as error:
+                checked[key] = error
+        found = checked[key]
+        if isinstance(found, errors.InvalidRequest):
+            raise found
+        return found
 
     def client_owned(self, deployment: Deployment, auth: ClientAuth,
-                     checked: dict[str, urlguard.CheckedUrl]) -> CallSettings:
-        """A ``user_config`` deployment: the client's own, nothing of ours."""
-        credentials = dict(deployment.credentials)
-        for name, value in auth.values.items():
-            if AUTH_ALIASES[name] not in ("api_key", "api_base"):
-                credentials[AUTH_ALIASES[name]] = value
-        api_base = (auth.canonical("api_base") or deployment.api_base
-                    or providers.default_base(deployment.provider))
-        pinned = None
-        if api_base:
-            key = f"user_config:{api_base}"
-            if key not in checked:
-                checked[key] = urlguard.check(api_base, "user_config", self.policy,
-                                              resolver=self.resolver)
-            pinned = checked[key]
-        api_key = auth.canonical("api_key") or deployment.api_key
+                     checked: Checked) -> CallSettings:
+        """A ``user_config`` deployment: the client's own, nothing of ours.
+
+        Its destination, from the body, its own config or the provider's
+        default, passes the SSRF guard like any client URL.
+        """
+        credentials = {k: v for k, v in deployment.credentials.items()
+                       if k not in URL_PARAMS}
+        credentials.update(client_credentials(auth))
+        param, base = client_owned_base(deployment, auth)
+        pinned = self.check_url(param, base, checked) if base else None
         return CallSettings(
-            api_base=pinned.url.normalised if pinned else None,
-            api_key=api_key, credentials=credentials,
-            use_environment_credentials=False, pinned=pinned, client_base=True,
+            api_base=pinned.normalised if pinned else None,
+            api_key=auth.canonical("api_key") or deployment.api_key,
+            credentials=credentials, use_environment_credentials=False,
+            pinned=pinned, client_base=True, defaults=deployment.defaults,
+            client_credentials=frozenset(credentials),
         )
 
 
-def refusal(deployment: Deployment, name: str, verdict: bool | None
+def destination_of(deployment: Deployment, auth: ClientAuth) -> str | None:
+    """The name the client used for where the call goes, if it chose.
+
+    ``api_base`` serves every provider; a provider's own endpoint param
+    (Bedrock's runtime endpoint) only that provider, and is ignored elsewhere.
+    """
+    written = auth.written("api_base")
+    if written is not None:
+        return written
+    endpoint = ENDPOINT_PARAMS.get(deployment.provider)
+    return auth.written(endpoint) if endpoint else None
+
+
+def as_operator(deployment: Deployment, auth: ClientAuth, api_base: str | None,
+                pinned: urlguard.CheckedUrl | None) -> CallSettings:
+    """The deployment's settings, the client's params on top (a vetted host)."""
+    credentials = dict(deployment.credentials)
+    api_key = deployment.api_key
+    own_identity = auth.brings_credential()
+    if own_identity:
+        credentials = {k: v for k, v in credentials.items()
+                       if k not in IDENTITY_PARAMS}
+        api_key = None
+    if pinned is not None:
+        credentials.pop(ENDPOINT_PARAMS.get(deployment.provider, ""), None)
+    credentials.update(client_credentials(auth))
+    return CallSettings(
+        api_base=api_base,
+        api_key=auth.canonical("api_key") or api_key,
+        credentials=credentials,
+        use_environment_credentials=not own_identity,
+        pinned=pinned,
+        client_base=pinned is not None,
+        defaults=deployment.defaults,
+        client_credentials=frozenset(client_credentials(auth)),
+    )
+
+
+def as_client(deployment: Deployment, auth: ClientAuth,
+              pinned: urlguard.CheckedUrl) -> CallSettings:
+    """A host the client chose and the operator did not vouch for.
+
+    Nothing of the operator's goes there but the model name and API version.
+    """
+    if not auth.brings_credential():
+        raise errors.InvalidRequest(
+            f"A client api_base on model '{deployment.model_name}' needs the "
+            f"client's own api_key: the operator's key is never sent to a "
+            f"host the client chose.", param="api_key")
+    return CallSettings(
+        api_base=pinned.normalised,
+        api_key=auth.canonical("api_key"),
+        credentials=client_credentials(auth),
+        use_environment_credentials=False,
+        pinned=pinned,
+        client_base=True,
+        client_credentials=frozenset(client_credentials(auth)),
+    )
+
+
+def client_credentials(auth: ClientAuth) -> dict[str, Any]:
+    """The client's params that travel in ``credentials``, by canonical name."""
+    found = {}
+    for name, value in auth.values.items():
+        canonical = AUTH_ALIASES[name]
+        if canonical != "api_key" and canonical not in URL_PARAMS:
+            found[canonical] = value
+    return found
+
+
+def client_owned_base(deployment: Deployment, auth: ClientAuth
+                      ) -> tuple[str, str | None]:
+    """Where a ``user_config`` deployment's call goes, and the param to blame."""
+    written = destination_of(deployment, auth)
+    if written is not None:
+        return written, auth.values[written]
+    if deployment.mock_response is not None:
+        return "user_config", None  # answered offline: no destination to check
+    endpoint = deployment.credentials.get(ENDPOINT_PARAMS.get(deployment.provider, ""))
+    base = (deployment.api_base or endpoint
+            or providers.default_base(deployment.provider))
+    return "user_config", base
+
+
+def log_use(deployment: Deployment, auth: ClientAuth) -> None:
+    """One debug line naming the client's params, keys by fingerprint only."""
+    if not auth or not logger.isEnabledFor(logging.DEBUG):
+        return
+    shown = []
+    for name in sorted(auth.values):
+        value = auth.values[name]
+        if name in auth.urls:
+            shown.append(f"{name}=host:{auth.urls[name].host}")
+        elif isinstance(value, str):
+            shown.append(f"{name}=fp:{fingerprint(value)}")
+        else:
+            shown.append(name)
+    logger.debug("client auth params on %s: %s", deployment.model_name,
+                 ", ".join(shown))
+
+
+def refusal(deployment: Deployment, name: str, verdict: Verdict
             ) -> errors.InvalidRequest:
-    if verdict is False:
-        reason = "its value does not match the pattern the operator set"
-    else:
-        reason = "clients may not set it"
     logger.info("refused client param %s on %s: %s", name, deployment.model_name,
-                reason)
+                verdict.value)
     return errors.InvalidRequest(
         f"The param '{name}' was refused for model '{deployment.model_name}': "
-        f"{reason}. {HOW_TO_ALLOW}", param=name)
+        f"{verdict.value}. {HOW_TO_ALLOW}", param=name)

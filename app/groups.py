@@ -29,6 +29,7 @@ class ModelGroups:
         self.prefixes = sorted(self.wildcards, key=lambda n: -len(n.split("*")[0]))
         self.aliases = dict(aliases or {})
         self.internal = self.internal_names() if by_internal_name else {}
+        self.scope = "in this user_config" if by_internal_name else "on this gateway"
 
     def internal_names(self) -> dict[str, str]:
         """``litellm_params.model`` (with and without provider) -> group."""
@@ -71,5 +72,5 @@ class ModelGroups:
         known = ", ".join(sorted(self.names())) or "none"
         shown = requested if len(requested) <= 200 else requested[:200] + "..."
         return errors.ModelNotFound(
-            f"The model '{shown}' does not exist on this gateway. "
+            f"The model '{shown}' does not exist {self.scope}. "
             f"Models served: {known}.", param="model")

@@ -11,6 +11,14 @@ from __future__ import annotations
 
 import re
 
+from app.config_schema import (
+    IGNORED_LITELLM_PARAMS,
+    Deployment,
+    LitellmParams,
+    LitellmSettings,
+    UserConfig,
+)
+
 # Client auth params, by the name a client may write, and what they mean.
 AUTH_ALIASES: dict[str, str] = {
     "api_key": "api_key",
@@ -42,6 +50,16 @@ HOST_IDENTITY_PARAMS = frozenset({
 # Auth params whose value is a URL the call will be sent to.
 URL_PARAMS = frozenset({"api_base", "aws_bedrock_runtime_endpoint"})
 
+# Auth params that are a credential: whose identity the call uses.
+CREDENTIAL_PARAMS = frozenset({
+    "api_key", "azure_ad_token", "vertex_credentials", "aws_access_key_id",
+    "aws_secret_access_key", "aws_session_token",
+})
+
+# Settings bound to whose identity the call uses: a client that brings its own
+# credential replaces all of these of the operator's, never mixes with them.
+IDENTITY_PARAMS = CREDENTIAL_PARAMS | {"organization", "vertex_project"}
+
 # Routing params: no allowance needed, but each must match its pattern in full.
 ROUTING_ALIASES: dict[str, str] = {
     "api_version": "api_version",
@@ -56,8 +74,10 @@ ROUTING_PATTERNS: dict[str, re.Pattern[str]] = {
 }
 ROUTING_PARAMS = frozenset(ROUTING_ALIASES)
 
-# The gateway's own keys: read by the gateway, never forwarded.
-CONTROL_KEYS = frozenset({
+# The gateway's own keys: read by the gateway, never forwarded. Besides these,
+# every key the router settings and ``litellm_params`` schemas define, and any
+# ``litellm_*`` key (see :func:`is_control_key`).
+_OWN_CONTROL_KEYS = frozenset({
     "user_config", "fallbacks", "context_window_fallbacks",
     "content_policy_fallbacks", "default_fallbacks", "num_retries", "timeout",
     "stream_timeout", "request_timeout", "allowed_fails", "cooldown_time",
@@ -68,6 +88,17 @@ CONTROL_KEYS = frozenset({
     "ssl_verify", "rpm", "tpm", "weight", "order", "model_info",
     "user_api_key", "proxy_server_request", "secret_fields",
 })
+
+
+def _schema_keys() -> frozenset[str]:
+    """Keys of the config schemas a client body may echo (``model`` aside)."""
+    names = set(IGNORED_LITELLM_PARAMS)
+    for schema in (LitellmParams, LitellmSettings, UserConfig, Deployment):
+        names.update(schema().fields)
+    return frozenset(names - {"model"})
+
+
+CONTROL_KEYS = (_OWN_CONTROL_KEYS | _schema_keys()) - AUTH_PARAMS - ROUTING_PARAMS
 
 # Keys a literal ``extra_body`` object may not override at the top level.
 PROTECTED_KEYS = frozenset({"model", "messages", "stream"})

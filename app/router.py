@@ -1,79 +1,52 @@
 """The router: a bounded walk over groups, deployments, retries and fallbacks.
 
-:meth:`Router.serve` resolves the model to a group, then tries groups in turn
-(the first, then its fallbacks, breadth first, each group at most once, up to
-``max_fallbacks``). Within a group it makes ``num_retries + 1`` attempts at
-most, preferring a healthy deployment not yet tried (no wait) and backing off
-only when it must reuse one. Every attempt is one call of :meth:`attempt`,
-one dispatcher exchange and one log line. Failure counts, cooldowns and usage
-live in the :class:`~app.state.RouterState` it is given.
+:meth:`Router.serve` resolves the model to a group, then tries groups in turn:
+the first, then its fallbacks, breadth first, each group at most once and at
+most ``max_fallbacks`` of them. Within a group it makes ``num_retries + 1``
+attempts at most. Each attempt picks, among the deployments that admit the
+request's client auth params and are neither cooling down nor (under
+usage-based routing) over budget, one not yet tried if there is one (no
+wait), ranked by ``order`` and then by the routing strategy; only when it
+must reuse a deployment does it back off first. :class:`~app.attempts.Attempts`
+makes each attempt and keeps its books.
 
-Whole-request deadline (``router_settings.timeout``): it bounds everything up
-to the first byte of an answer; a stream that has started is bounded by its
-``stream_timeout`` between chunks instead.
+When every group has failed, the client gets the first group's error (the
+model it asked for), except that a spent whole-request deadline
+(``router_settings.timeout``) is a 504 at once, and an error that takes no
+fallback (a 400 of the client's input) ends the walk where it happened. A
+final 429 or 503 always carries ``Retry-After``. The deadline bounds
+everything up to the first content of an answer; a stream that has started
+is bounded by its ``stream_timeout`` between chunks instead.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import random
 import time
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from collections import deque
+from collections.abc import Callable
 
 from app import errors, strategies
-from app.dispatcher import Dispatcher, Target, Timeouts
-from app.gate import CallSettings, ClientAuth, Gate
+from app.attempts import Attempts, Candidate, Served, Walk
+from app.dispatcher import Dispatcher
+from app.gate import ClientAuth, Gate
 from app.groups import ModelGroups
 from app.retry import WaitTooLong, backoff_seconds, retry_after_seconds
 from app.schemas import ApiRequest
 from app.settings import Deployment, RouterSettings
 from app.state import RouterState
-from app.streaming import Opened, open_stream
+
+__all__ = ["Router", "Served"]
 
 logger = logging.getLogger(__name__)
 
-
-@dataclass
-class Served:
-    """What the route sends back: a body or a stream, and the headers."""
-
-    body: dict | None = None
-    chunks: Iterator[dict] | None = None
-    headers: dict[str, str] = field(default_factory=dict)
-    upstream_seconds: float = 0.0
+USAGE_STRATEGIES = frozenset({"usage-based-routing", "usage-based-routing-v2"})
 
 
-@dataclass
-class Walk:
-    """One request's progress through groups and attempts."""
-
-    request: ApiRequest
-    deadline: float | None
-    group: str = ""
-    retries: int = 0
-    fallbacks: int = 0
-    served_by: Deployment | None = None
-    api_base: str = ""
-    checked: dict = field(default_factory=dict)
-    upstream_seconds: float = 0.0
-
-    def headers(self) -> dict[str, str]:
-        found = {
-            "x-litellm-model-group": self.group,
-            "x-litellm-attempted-retries": str(self.retries),
-            "x-litellm-attempted-fallbacks": str(self.fallbacks),
-        }
-        if self.served_by is not None:
-            found["x-litellm-model-id"] = self.served_by.id
-            found["x-litellm-model-api-base"] = self.api_base
-        return found
-
-
-@dataclass(frozen=True)
-class Candidate:
-    deployment: Deployment
-    settings: CallSettings
+class Skipped(Exception):
+    """A fallback group that cannot serve this request (not an upstream failure)."""
 
 
 class Router:
@@ -86,11 +59,13 @@ class Router:
         self.settings = settings
         self.groups = ModelGroups(deployments, aliases=settings.model_group_alias,
                                   by_internal_name=by_internal_name)
-        self.gate, self.dispatcher, self.state = gate, dispatcher, state
-        self.verify = verify
+        self.gate, self.state = gate, state
         self.clock, self.sleep = clock, sleep
         self.rng = rng or random.Random()
         self.strategy = strategies.STRATEGIES[settings.routing_strategy]
+        self.budgets = settings.routing_strategy in USAGE_STRATEGIES
+        self.attempts = Attempts(settings, dispatcher=dispatcher, state=state,
+                                 verify=verify, clock=clock)
 
     def serve(self, request: ApiRequest) -> Served:
         """Serve one request, or raise the error the client should see."""
@@ -98,86 +73,80 @@ class Router:
         walk = Walk(request, self.clock() + timeout if timeout else None)
         try:
             group, members = self.groups.resolve(request.model)
+            self.check_client_fallbacks(walk)
             return self.walk_groups(group, members, walk)
         except errors.GatewayError as error:
             error.headers.update(walk.headers())
+            self.add_retry_after(error, walk)
             raise
 
-    def walk_groups(self, first: str, members: list[Deployment], walk: Walk) -> Served:
-        queue, visited = [first], {first}
-        last: errors.GatewayError | None = None
-        while queue:
-            name = queue.pop(0)
-            walk.group = name
-            auth = walk.request.fallback_auth.get(name, walk.request.auth)
+    def check_client_fallbacks(self, walk: Walk) -> None:
+        """A request's own ``fallbacks`` must name groups that exist, and an
+        entry bringing credentials must be admitted by its group: the client
+        asked for them, so a silent skip would only mislead it."""
+        for name in walk.request.fallbacks or ():
             try:
-                group = members if name == first else self.groups.group(name)
-                return self.serve_group(group, auth, walk)
-            except errors.ModelNotFound as error:
-                if name == first:
-                    raise
-                last = last or error
-                continue
-            except GateRefusal as refusal:
-                if name == first:
-                    raise refusal.error from None
+                members = self.groups.group(name)
+            except errors.ModelNotFound as missing:
+                raise errors.InvalidRequest(
+                    f"fallbacks names an unknown model: {missing.message}",
+                    param="fallbacks") from None
+            if name in walk.request.fallback_auth:
+                self.admitted(members, walk.request.fallback_auth[name], walk)
+
+    def walk_groups(self, first: str, members: list[Deployment], walk: Walk) -> Served:
+        """Try ``first``, then the fallbacks its failures lead to."""
+        queue, visited = deque([first]), {first}
+        original: errors.GatewayError | None = None
+        while queue:
+            name = queue.popleft()
+            try:
+                return self.try_group(name, first, members, walk)
+            except Skipped:
                 continue
             except errors.GatewayError as error:
-                last = error
-                nexts = self.fallbacks_for(name, error, walk, first)
-            for target in nexts:
-                if target not in visited and len(visited) <= self.settings.max_fallbacks:
+                original = original or error
+                following = self.fallbacks_for(name, error, walk, first)
+            limit = self.settings.max_fallbacks
+            for target in following:
+                if target not in visited and len(visited) <= limit:
                     visited.add(target)
                     queue.append(target)
-            if queue:
-                walk.fallbacks += 1
-                logger.warning("group %s failed (%s); falling back to %s",
-                               name, type(last).__name__, queue[0])
-        assert last is not None
-        raise last
+        assert original is not None  # the first group never raises Skipped
+        raise original
+
+    def try_group(self, name: str, first: str, members: list[Deployment],
+                  walk: Walk) -> Served:
+        if name == first:
+            walk.group = name
+            return self.serve_group(self.admitted(members, walk.request.auth, walk),
+                                    walk)
+        auth = walk.request.fallback_auth.get(name, walk.request.auth)
+        try:
+            candidates = self.admitted(self.groups.group(name), auth, walk)
+        except errors.GatewayError as refusal:
+            logger.warning("fallback group %s skipped: %s", name,
+                           type(refusal).__name__)
+            raise Skipped() from None
+        logger.warning("group %s failed; falling back to %s", walk.group, name)
+        walk.group = name
+        walk.fallbacks += 1
+        return self.serve_group(candidates, walk)
 
     def fallbacks_for(self, group: str, error: errors.GatewayError, walk: Walk,
                       first: str) -> tuple[str, ...]:
-        """The groups to try after ``group`` failed with ``error``; re-raise if none."""
+        """The groups to try after ``group`` failed with ``error``; re-raise if
+        the error takes none."""
         settings = self.settings
         if isinstance(error, errors.ContextWindowExceeded):
-            found = settings.context_window_fallbacks.get(group, ())
-        elif isinstance(error, errors.ContentPolicyViolation):
-            found = settings.content_policy_fallbacks.get(group, ())
-        elif not error.takes_fallback:
+            return settings.context_window_fallbacks.get(group, ())
+        if isinstance(error, errors.ContentPolicyViolation):
+            return settings.content_policy_fallbacks.get(group, ())
+        if not error.takes_fallback:
             raise error
-        elif group == first and walk.request.fallbacks is not None:
-            found = walk.request.fallbacks
-        else:
-            found = settings.fallbacks.get(group, settings.default_fallbacks)
-        if not found:
-            raise error
-        return found
-
-    def serve_group(self, members: list[Deployment], auth: ClientAuth,
-                    walk: Walk) -> Served:
-        candidates = self.admitted(members, auth, walk)
-        retries = self.retries_for(walk.request, candidates)
-        tried: set[str] = set()
-        last: errors.GatewayError | None = None
-        for number in range(retries + 1):
-            choice = self.choose(candidates, tried, last)
-            if number:
-                walk.retries += 1
-            if choice.deployment.id in tried:
-                try:
-                    self.wait_before_reuse(number, last, walk)
-                except WaitTooLong:
-                    break
-            tried.add(choice.deployment.id)
-            try:
-                return self.attempt(choice, walk, len(candidates))
-            except errors.GatewayError as error:
-                last = error
-                if not error.retryable:
-                    raise
-        assert last is not None
-        raise last
+        if group == first and walk.request.fallbacks is not None:
+            return walk.request.fallbacks
+        return settings.fallbacks.get(group, settings.default_fallbacks)
 
     def admitted(self, members: list[Deployment], auth: ClientAuth,
                  walk: Walk) -> list[Candidate]:
@@ -189,10 +158,30 @@ class Router:
             except errors.InvalidRequest as error:
                 refusal = refusal or error
                 continue
-            found.append(Candidate(deployment, settings))
+            found.append(Candidate(deployment, settings, client_auth=bool(auth)))
         if not found:
-            raise GateRefusal(refusal or errors.InvalidRequest("No deployment."))
+            raise refusal or errors.InvalidRequest("No deployment.")
         return found
+
+    def serve_group(self, candidates: list[Candidate], walk: Walk) -> Served:
+        """Up to ``num_retries + 1`` attempts on the group's deployments."""
+        retries = self.retries_for(walk.request, candidates)
+        tried: set[str] = set()
+        last: errors.GatewayError | None = None
+        for number in range(retries + 1):
+            choice = self.choose(candidates, tried, last)
+            if choice.deployment.id in tried and not self.pause(number, last, walk):
+                break
+            tried.add(choice.deployment.id)
+            try:
+                return self.attempts.make(choice, walk, len(candidates),
+                                          retry=number > 0)
+            except errors.GatewayError as error:
+                if not error.retryable:
+                    raise
+                last = error
+        assert last is not None
+        raise last
 
     def retries_for(self, request: ApiRequest, candidates: list[Candidate]) -> int:
         if request.num_retries is not None:
@@ -204,185 +193,69 @@ class Router:
 
     def choose(self, candidates: list[Candidate], tried: set[str],
                last: errors.GatewayError | None) -> Candidate:
-        """The next candidate: healthy, lowest order, untried first."""
+        """The next candidate: available, untried first, lowest order, then
+        the strategy's pick. Raise when none is available."""
         now = self.clock()
-        healthy = [c for c in candidates if self.is_healthy(c.deployment, now)]
-        if not healthy:
+        available = [c for c in candidates if self.is_available(c.deployment, now)]
+        if not available:
             raise last or self.unavailable(candidates, now)
-        tier = strategies.lowest_order([c.deployment for c in healthy])
-        ordered = self.strategy(tier, self.state, self.rng, now)
-        by_id = {c.deployment.id: c for c in healthy}
-        fresh = [d for d in ordered if d.id not in tried]
-        return by_id[(fresh or ordered)[0].id]
+        fresh = [c for c in available if c.deployment.id not in tried]
+        pool = [c.deployment for c in fresh or available]
+        ranked = self.strategy(strategies.lowest_order(pool), self.state,
+                               self.rng, now)
+        return next(c for c in available if c.deployment is ranked[0])
 
-    def is_healthy(self, deployment: Deployment, now: float) -> bool:
-        if self.state.cooldown_until(deployment.id, now) is not None:
+    def is_available(self, deployment: Deployment, now: float) -> bool:
+        if self.state.cooldown_until(deployment.state_key, now) is not None:
             return False
-        return strategies.within_budget(deployment, self.state, now)
+        return not self.budgets or strategies.within_budget(deployment, self.state,
+                                                            now)
 
     def unavailable(self, candidates: list[Candidate], now: float
                     ) -> errors.GatewayError:
         """503 (cooling down) or 429 (over budget), saying when to come back."""
-        ends = [self.state.cooldown_until(c.deployment.id, now) for c in candidates]
+        ends = [self.state.cooldown_until(c.deployment.state_key, now) for c in candidates]
         cooling = [end for end in ends if end is not None]
         if cooling:
-            wait = max(1, int(min(cooling) - now + 0.999))
             return errors.NoDeploymentAvailable(
                 "Every deployment of this model is cooling down after failures.",
-                headers={"Retry-After": str(wait)})
-        wait = max(1, int(60 - now % 60))
+                headers={"Retry-After": seconds_header(min(cooling) - now)})
+        resets = [self.state.usage(c.deployment.state_key, now).resets_at
+                  for c in candidates]
         return errors.BudgetExhausted(
             "Every deployment of this model has spent its rate budget for this "
-            "minute.", headers={"Retry-After": str(wait)})
+            "minute.", headers={"Retry-After": seconds_header(min(resets) - now)})
 
-    def wait_before_reuse(self, number: int, last: errors.GatewayError | None,
-                          walk: Walk) -> None:
+    def pause(self, number: int, last: errors.GatewayError | None,
+              walk: Walk) -> bool:
+        """Back off before reusing a deployment; False when the wait would
+        outlast the upstream's patience or the request's deadline."""
         hint = retry_after_seconds(last.headers) if last else None
-        wait = backoff_seconds(number, hint, self.settings.retry_after, self.rng)
-        if walk.deadline is not None:
-            wait = min(wait, max(0.0, walk.deadline - self.clock()))
+        try:
+            wait = backoff_seconds(number, hint, self.settings.retry_after, self.rng)
+        except WaitTooLong:
+            return False
+        if walk.deadline is not None and wait >= walk.deadline - self.clock():
+            return False
         if wait > 0:
             self.sleep(wait)
+        return True
 
-    def timeouts(self, deployment: Deployment, walk: Walk) -> Timeouts:
-        request, settings = walk.request, self.settings
-        total = request.timeout or deployment.timeout or settings.request_timeout
-        stream = (request.stream_timeout or deployment.stream_timeout
-                  or settings.stream_timeout or total)
-        if walk.deadline is not None:
-            remaining = walk.deadline - self.clock()
-            if remaining <= 0:
-                raise errors.DeadlineExceeded(
-                    "The request's deadline (router_settings.timeout) was spent.")
-            total, stream = min(total, remaining), min(stream, remaining)
-        return Timeouts(total=total, stream=stream)
-
-    def attempt(self, choice: Candidate, walk: Walk, group_size: int) -> Served:
-        """One attempt on one deployment: dispatch, then record the outcome."""
-        deployment, request = choice.deployment, walk.request
-        timeouts = self.timeouts(deployment, walk)
-        call = build_call(deployment, choice.settings, request, self.settings)
-        target = Target(choice.settings.pinned, deployment.ssl_verify
-                        if deployment.ssl_verify is not None else self.verify)
-        started = self.clock()
-        self.state.begin(deployment.id, started)
-        try:
-            result = self.dispatcher.send(call, target, timeouts)
-            opened = open_stream(result) if request.stream else None
-        except errors.GatewayError as error:
-            walk.upstream_seconds += self.clock() - started
-            self.state.end(deployment.id)
-            self.failed(choice, error, walk, started, group_size)
-            raise
-        walk.upstream_seconds += self.clock() - started
-        walk.served_by, walk.api_base = deployment, origin_of(call.api_base, call)
-        self.log_attempt(walk, deployment, "success", 200, started)
-        if opened is not None:
-            return self.streamed(choice, opened, walk, started, group_size)
-        self.succeeded(deployment, started, result)
-        return Served(body=result, headers=walk.headers(),
-                      upstream_seconds=walk.upstream_seconds)
-
-    def streamed(self, choice: Candidate, opened: Opened, walk: Walk,
-                 started: float, group_size: int) -> Served:
-        def finished(error: errors.GatewayError | None, tokens: int) -> None:
-            self.state.end(choice.deployment.id)
-            if error is not None:
-                self.failed(choice, error, walk, started, group_size)
-            else:
-                self.state.record_success(choice.deployment.id, self.clock(),
-                                          self.clock() - started)
-                self.state.add_tokens(choice.deployment.id, self.clock(), tokens)
-
-        return Served(chunks=opened.relay(finished), headers=walk.headers(),
-                      upstream_seconds=walk.upstream_seconds)
-
-    def succeeded(self, deployment: Deployment, started: float, body: dict) -> None:
+    def add_retry_after(self, error: errors.GatewayError, walk: Walk) -> None:
+        """A final 429 or 503 says when to come back, in whole seconds."""
+        if error.status not in (429, 503):
+            return
+        if any(name.lower() == "retry-after" for name in error.headers):
+            return
+        wait = retry_after_seconds(error.headers)
         now = self.clock()
-        self.state.end(deployment.id)
-        self.state.record_success(deployment.id, now, now - started)
-        usage = body.get("usage") if isinstance(body, dict) else None
-        if isinstance(usage, dict) and isinstance(usage.get("total_tokens"), int):
-            self.state.add_tokens(deployment.id, now, usage["total_tokens"])
-
-    def failed(self, choice: Candidate, error: errors.GatewayError, walk: Walk,
-               started: float, group_size: int) -> None:
-        deployment = choice.deployment
-        self.log_attempt(walk, deployment, type(error).__name__, error.status, started)
-        if self.settings.disable_cooldowns or not error.blames_deployment:
-            return
-        if client_caused(error, choice, walk.request):
-            return
-        immediate = group_size > 1 and isinstance(
-            error, (errors.RateLimited, errors.AuthenticationError))
-        hint = retry_after_seconds(error.headers) or 0.0
-        until = self.state.record_failure(
-            deployment.id, self.clock(), allowed_fails=self.settings.allowed_fails,
-            cooldown_time=max(self.settings.cooldown_time, hint), immediate=immediate)
-        if until is not None:
-            logger.warning("deployment %s of group %s cools down for %.1fs",
-                           deployment.id, deployment.model_name, until - self.clock())
-
-    def log_attempt(self, walk: Walk, deployment: Deployment, outcome: str,
-                    status: int, started: float) -> None:
-        logger.info("attempt group=%s deployment=%s outcome=%s status=%s "
-                    "latency_ms=%.1f", walk.group, deployment.id, outcome, status,
-                    (self.clock() - started) * 1000)
+        if wait is None and walk.deployment is not None:
+            until = self.state.cooldown_until(walk.deployment.state_key, now)
+            wait = until - now if until is not None else None
+        wait = wait if wait is not None else self.settings.retry_after
+        error.headers["Retry-After"] = seconds_header(wait)
 
 
-class GateRefusal(Exception):
-    """No deployment of a group accepts the request's client auth params."""
-
-    def __init__(self, error: errors.GatewayError) -> None:
-        super().__init__(error.message)
-        self.error = error
-
-
-def client_caused(error: errors.GatewayError, choice: Candidate,
-                  request: ApiRequest) -> bool:
-    """Failures the client brought on itself never cool a shared deployment."""
-    deployment = choice.deployment
-    if deployment.client_owned:
-        return False
-    if isinstance(error, (errors.AuthenticationError, errors.PermissionDenied)):
-        return request.auth.canonical("api_key") is not None
-    if isinstance(error, errors.UpstreamTimeout) and request.timeout is not None:
-        usual = deployment.timeout or request.timeout
-        return request.timeout <= usual
-    return False
-
-
-def build_call(deployment: Deployment, settings: CallSettings, request: ApiRequest,
-               router: RouterSettings):
-    """The adapter's view of one attempt."""
-    from app.providers.base import Call
-
-    credentials = dict(settings.credentials)
-    for name in ("vertex_location", "aws_region_name"):
-        if name in request.routing:
-            credentials[name] = request.routing[name]
-    drop = request.drop_params
-    if drop is None:
-        drop = deployment.drop_params if deployment.drop_params is not None \
-            else router.drop_params
-    return Call(
-        endpoint=request.endpoint, provider=deployment.provider,
-        model=deployment.model, body={**deployment.defaults, **request.forward},
-        stream=request.stream, api_base=settings.api_base, api_key=settings.api_key,
-        api_version=request.routing.get("api_version") or deployment.api_version,
-        credentials=credentials,
-        use_environment_credentials=settings.use_environment_credentials
-        and not deployment.client_owned,
-        drop_params=drop, requested_model=request.model,
-        mock_response=request.mock_response or deployment.mock_response,
-    )
-
-
-def origin_of(api_base: str | None, call) -> str:
-    """Scheme and host of the base, for the transparency header."""
-    if call.mock_response is not None:
-        return "mock"
-    if not api_base:
-        return call.provider
-    scheme, _, rest = api_base.partition("://")
-    return f"{scheme}://{rest.split('/', 1)[0]}"
+def seconds_header(seconds: float) -> str:
+    """A ``Retry-After`` value: whole seconds, rounded up, at least one."""
+    return str(max(1, math.ceil(seconds - 1e-9)))

@@ -15,8 +15,9 @@ from typing import Any
 
 from marshmallow import INCLUDE, Schema, ValidationError, fields, validate
 
-from app import errors, gate
-from app.config_schema import Count, Number, flatten
+from app import chat_schemas as shapes
+from app import client_params, errors
+from app.config_schema import Count, Number, StrictBoolean, flatten
 from app.params import PROTECTED_KEYS, is_control_key, is_forwarded
 from app.settings import Limits
 
@@ -26,7 +27,7 @@ class Body(Schema):
         unknown = INCLUDE  # provider-specific params pass through to the provider
 
     model = fields.String(required=True, validate=validate.Length(min=1, max=512))
-    stream = fields.Boolean()
+    stream = StrictBoolean(allow_none=True)  # OpenAI lets stream be null
     stream_options = fields.Dict(allow_none=True)
     user = fields.String()
     n = Count(validate=validate.Range(min=1, max=128))
@@ -40,26 +41,31 @@ class Body(Schema):
     extra_body = fields.Dict()
     litellm_params = fields.Dict()
     mock_response = fields.String()
-    drop_params = fields.Boolean()
+    drop_params = StrictBoolean()
 
 
 class ChatBody(Body):
-    messages = fields.List(fields.Dict(), required=True,
+    messages = fields.List(fields.Nested(shapes.Message), required=True,
                            validate=validate.Length(min=1))
     temperature = Number(allow_none=True)
     top_p = Number(allow_none=True)
     max_tokens = Count(allow_none=True)
     max_completion_tokens = Count(allow_none=True)
-    tools = fields.List(fields.Dict(), allow_none=True)
+    tools = fields.List(fields.Nested(shapes.Tool), allow_none=True)
+    tool_choice = shapes.Typed(str, dict, describe="a string or an object",
+                               allow_none=True)
+    response_format = fields.Dict(allow_none=True)
+    stop = shapes.Stop(allow_none=True)
 
 
 class CompletionBody(Body):
-    prompt = fields.Raw(required=True)
+    prompt = shapes.TextOrTokens(required=True)
     max_tokens = Count(allow_none=True)
+    stop = shapes.Stop(allow_none=True)
 
 
 class EmbeddingBody(Body):
-    input = fields.Raw(required=True)
+    input = shapes.TextOrTokens(required=True)
 
 
 SCHEMAS: dict[str, Schema] = {
@@ -77,13 +83,13 @@ class ApiRequest:
     model: str
     stream: bool
     forward: dict[str, Any]
-    auth: gate.ClientAuth
+    auth: client_params.ClientAuth
     routing: dict[str, str]
     num_retries: int | None = None
     timeout: float | None = None
     stream_timeout: float | None = None
     fallbacks: tuple[str, ...] | None = None
-    fallback_auth: Mapping[str, gate.ClientAuth] = field(default_factory=dict)
+    fallback_auth: Mapping[str, client_params.ClientAuth] = field(default_factory=dict)
     user_config: dict[str, Any] | None = None
     mock_response: str | None = None
     drop_params: bool | None = None
@@ -100,9 +106,9 @@ def parse(endpoint: str, body: Any, limits: Limits,
     except ValidationError as error:
         raise validation_error(error.messages) from None
     check_limits(data, limits)
-    auth = gate.collect(data)
-    routing = gate.routing_params(data, query_api_version)
-    fallbacks, fallback_auth = gate.fallback_entries(data.get("fallbacks"))
+    auth = client_params.collect(data)
+    routing = client_params.routing_params(data, query_api_version)
+    fallbacks, fallback_auth = client_params.fallback_entries(data.get("fallbacks"))
     return ApiRequest(
         endpoint=endpoint,
         model=data["model"],
@@ -137,11 +143,12 @@ def check_limits(data: Mapping[str, Any], limits: Limits) -> None:
         raise errors.InvalidRequest(
             f"num_retries may be at most {limits.max_num_retries} "
             f"(the gateway's limit on retries).", param="num_retries")
-    timeout = data.get("timeout")
-    if timeout is not None and timeout > limits.max_timeout:
-        raise errors.InvalidRequest(
-            f"timeout may be at most {limits.max_timeout:g} seconds "
-            f"(the gateway's limit on timeouts).", param="timeout")
+    for name in ("timeout", "stream_timeout"):
+        value = data.get(name)
+        if value is not None and value > limits.max_timeout:
+            raise errors.InvalidRequest(
+                f"{name} may be at most {limits.max_timeout:g} seconds "
+                f"(the gateway's limit on timeouts).", param=name)
     fallbacks = data.get("fallbacks")
     if fallbacks is not None and len(fallbacks) > limits.max_fallback_depth:
         raise errors.InvalidRequest(

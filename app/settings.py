@@ -31,6 +31,11 @@ _OWN_FIELDS = frozenset({
 })
 
 
+# Router settings written as LiteLLM's ``[{group: [group, ...]}]`` lists.
+FALLBACK_MAPS = frozenset({"fallbacks", "context_window_fallbacks",
+                           "content_policy_fallbacks"})
+
+
 class ConfigError(ValueError):
     """A config that cannot be served; the message names the key path."""
 
@@ -59,10 +64,21 @@ class Deployment:
     allowlist: Allowlist = field(default_factory=Allowlist)
     model_info: Mapping[str, Any] = field(default_factory=lambda: EMPTY)
     client_owned: bool = False
+    served_as: str = ""
 
     @property
     def is_wildcard(self) -> bool:
         return "*" in self.model_name
+
+    @property
+    def state_key(self) -> str:
+        """Where the router keeps this deployment's health and usage.
+
+        A wildcard deployment serves many models; each keeps its own counts,
+        so one model's failures (or a client's rate-limited model) never cool
+        the others. ``id`` stays the deployment's, for the headers.
+        """
+        return f"{self.id}|{self.served_as}" if self.served_as else self.id
 
     def serving(self, requested: str) -> "Deployment":
         """This deployment with its wildcard filled from the requested name."""
@@ -70,7 +86,8 @@ class Deployment:
             return self
         prefix = self.model_name.split("*", 1)[0]
         rest = requested[len(prefix):]
-        return _replace(self, model=self.model.replace("*", rest, 1))
+        return _replace(self, model=self.model.replace("*", rest, 1),
+                        served_as=rest)
 
 
 def _replace(deployment: Deployment, **changes: Any) -> Deployment:
@@ -140,6 +157,16 @@ def freeze(value: Any) -> Any:
     return value
 
 
+def thaw(value: Any) -> Any:
+    """Plain dicts and lists again, for a body that is serialised and may be
+    changed by an adapter (the frozen original stays shared and intact)."""
+    if isinstance(value, Mapping):
+        return {k: thaw(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [thaw(v) for v in value]
+    return value
+
+
 def split_model(model: str, custom_provider: str | None, label: str) -> tuple[str, str]:
     """``provider/name`` into its parts; a bare name means ``openai/``."""
     if custom_provider:
@@ -175,9 +202,9 @@ def build_deployment(entry: Mapping[str, Any], index: int, *, label: str,
     params = entry["litellm_params"]
     provider, model = split_model(params["model"], params.get("custom_llm_provider"),
                                   label)
-    allowlist = ALLOW_ALL if allow_all else compile_allowlist(
+    allowlist = ALLOW_ALL if client_owned else compile_allowlist(
         params.get("configurable_clientside_auth_params"),
-        f"{label} ({entry['model_name']})")
+        f"{label} ({entry['model_name']})", everything=allow_all)
     return Deployment(
         id=deployment_id(entry, index),
         model_name=entry["model_name"],
@@ -215,12 +242,26 @@ def credentials_of(params: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def defaults_of(params: Mapping[str, Any]) -> dict[str, Any]:
-    """Provider params the deployment adds to every request (client values win)."""
-    return {
+    """Provider params the deployment adds to every request (client values win).
+
+    An ``extra_body`` mapping in ``litellm_params`` is flattened in, as the
+    SDKs flatten theirs: its keys are body fields, not an ``extra_body`` key.
+    """
+    found = {
         name: value for name, value in params.items()
         if name not in _OWN_FIELDS and name not in AUTH_ALIASES
         and name not in ROUTING_ALIASES and name not in IGNORED_LITELLM_PARAMS
+        and name != "extra_body"
     }
+    extra = params.get("extra_body")
+    if isinstance(extra, Mapping):
+        found.update({k: v for k, v in extra.items() if k not in ("model", "messages")})
+    return found
+
+
+# Router settings in LiteLLM's ``[{group: [group, ...]}, ...]`` shape.
+FALLBACK_MAPS = frozenset({"fallbacks", "context_window_fallbacks",
+                           "content_policy_fallbacks"})
 
 
 def fallback_map(entries: Any) -> Mapping[str, tuple[str, ...]]:

@@ -3,9 +3,15 @@
 The router reads and writes it only through :class:`RouterState`, so a shared
 store (Redis) can replace :class:`InProcessState` without touching the router.
 The in-process store is per gunicorn worker: with several workers each keeps
-its own counts, so a deployment is cooled by the worker that saw it fail.
-It is bounded (least recently used keys are forgotten), which keeps the many
-``user_config`` deployments that clients invent from exhausting memory.
+its own counts, so a deployment is cooled by the worker that saw it fail, and
+``least-busy`` sees only that worker's requests. It is bounded (least
+recently used keys are forgotten), which keeps the many ``user_config``
+deployments that clients invent from exhausting memory.
+
+Failures are counted over a sliding minute and are not cleared when a
+cooldown starts: a deployment that fails again right after its cooldown is
+cooled again at once (one probe per cooldown, like a circuit breaker's
+half-open state). A success clears the count.
 """
 
 from __future__ import annotations
@@ -13,11 +19,19 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict, deque
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 FAILURE_WINDOW_S = 60.0
 USAGE_WINDOW_S = 60.0
 LATENCY_WEIGHT = 0.3
+
+
+class Usage(NamedTuple):
+    """Requests and tokens counted in the current minute, and when it ends."""
+
+    requests: int
+    tokens: int
+    resets_at: float
 
 
 class RouterState(Protocol):
@@ -38,7 +52,7 @@ class RouterState(Protocol):
 
     def latency(self, key: str) -> float | None: ...
 
-    def usage(self, key: str, now: float) -> tuple[int, int]: ...
+    def usage(self, key: str, now: float) -> Usage: ...
 
 
 @dataclass
@@ -47,7 +61,7 @@ class _Entry:
     cool_until: float = 0.0
     in_flight: int = 0
     latency: float | None = None
-    window_start: float = 0.0
+    window_start: float | None = None
     requests: int = 0
     tokens: int = 0
 
@@ -125,13 +139,15 @@ class InProcessState:
         entry = self._entries.get(key)
         return entry.latency if entry else None
 
-    def usage(self, key: str, now: float) -> tuple[int, int]:
+    def usage(self, key: str, now: float) -> Usage:
         entry = self._entries.get(key)
-        if entry is None or now - entry.window_start >= USAGE_WINDOW_S:
-            return 0, 0
-        return entry.requests, entry.tokens
+        start = entry.window_start if entry else None
+        if entry is None or start is None or now - start >= USAGE_WINDOW_S:
+            return Usage(0, 0, now + USAGE_WINDOW_S)
+        return Usage(entry.requests, entry.tokens, start + USAGE_WINDOW_S)
 
     @staticmethod
     def _roll_window(entry: _Entry, now: float) -> None:
-        if now - entry.window_start >= USAGE_WINDOW_S:
+        start = entry.window_start
+        if start is None or now - start >= USAGE_WINDOW_S:
             entry.window_start, entry.requests, entry.tokens = now, 0, 0

@@ -1,9 +1,9 @@
 """Choosing one deployment of a group: pure functions over the router's state.
 
-Each strategy takes the healthy candidates (already filtered for cooldowns,
-budgets and client auth params) and returns them in the order to try.
-``order`` ranks first: a lower ``order`` is used while any of its deployments
-is available.
+Each strategy takes the candidates (already filtered for cooldowns, budgets,
+client auth params and ``order``) and returns them in the order to try; the
+router takes the first. :func:`lowest_order` does the ``order`` ranking: a
+lower ``order`` is used while any of its deployments is available.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from app.settings import Deployment
 from app.state import RouterState
 
 EXPLORATION_SHARE = 0.1
+UNRANKED = 1 << 30
 
 Strategy = Callable[[Sequence[Deployment], RouterState, random.Random, float],
                     list[Deployment]]
@@ -22,9 +23,9 @@ Strategy = Callable[[Sequence[Deployment], RouterState, random.Random, float],
 
 def lowest_order(candidates: Sequence[Deployment]) -> list[Deployment]:
     """Only the candidates of the lowest ``order`` present (unset ranks last)."""
-    ranks = [d.order if d.order is not None else 1 << 30 for d in candidates]
+    ranks = [d.order if d.order is not None else UNRANKED for d in candidates]
     best = min(ranks)
-    return [d for d, rank in zip(candidates, ranks) if rank == best]
+    return [d for d, rank in zip(candidates, ranks, strict=True) if rank == best]
 
 
 def shuffle_weight(deployment: Deployment, by: str) -> float:
@@ -36,6 +37,8 @@ def simple_shuffle(candidates: Sequence[Deployment], state: RouterState,
                    rng: random.Random, now: float) -> list[Deployment]:
     """Weighted by ``weight``, else ``rpm``, else ``tpm``, else uniform."""
     pool = list(candidates)
+    if len(pool) == 1:
+        return pool
     for by in ("weight", "rpm", "tpm"):
         weights = [shuffle_weight(d, by) for d in pool]
         if any(weights):
@@ -46,8 +49,9 @@ def simple_shuffle(candidates: Sequence[Deployment], state: RouterState,
 
 def weighted_order(pool: list[Deployment], weights: list[float],
                    rng: random.Random) -> list[Deployment]:
-    """A weighted random order: each next pick is drawn by weight."""
-    ordered = []
+    """A weighted random order: each next pick is drawn by weight; those of
+    weight zero come last, in random order."""
+    ordered: list[Deployment] = []
     pool, weights = list(pool), list(weights)
     while pool:
         if not any(weights):
@@ -64,18 +68,19 @@ def least_busy(candidates: Sequence[Deployment], state: RouterState,
     """Fewest requests in flight in this worker first; ties broken at random."""
     pool = list(candidates)
     rng.shuffle(pool)
-    return sorted(pool, key=lambda d: state.in_flight(d.id))
+    return sorted(pool, key=lambda d: state.in_flight(d.state_key))
 
 
 def lowest_latency(candidates: Sequence[Deployment], state: RouterState,
                    rng: random.Random, now: float) -> list[Deployment]:
-    """Lowest recent latency first; untried ones first, and now and then a
-    random pick so a deployment that was slow once gets measured again."""
+    """Lowest recent latency first, unmeasured ones before all; a share of
+    :data:`EXPLORATION_SHARE` of the picks is random, so a deployment that
+    was slow once gets measured again."""
     pool = list(candidates)
     rng.shuffle(pool)
     if rng.random() < EXPLORATION_SHARE:
         return pool
-    return sorted(pool, key=lambda d: state.latency(d.id) or 0.0)
+    return sorted(pool, key=lambda d: state.latency(d.state_key) or 0.0)
 
 
 def usage_based(candidates: Sequence[Deployment], state: RouterState,
@@ -88,21 +93,23 @@ def usage_based(candidates: Sequence[Deployment], state: RouterState,
 
 
 def usage_share(deployment: Deployment, state: RouterState, now: float) -> float:
-    requests, tokens = state.usage(deployment.id, now)
+    used = state.usage(deployment.state_key, now)
     shares = [0.0]
     if deployment.rpm:
-        shares.append(requests / deployment.rpm)
+        shares.append(used.requests / deployment.rpm)
     if deployment.tpm:
-        shares.append(tokens / deployment.tpm)
+        shares.append(used.tokens / deployment.tpm)
     return max(shares)
 
 
 def within_budget(deployment: Deployment, state: RouterState, now: float) -> bool:
     """False when this minute's ``rpm`` or ``tpm`` budget is spent."""
-    requests, tokens = state.usage(deployment.id, now)
-    if deployment.rpm is not None and requests >= deployment.rpm:
+    if deployment.rpm is None and deployment.tpm is None:
+        return True
+    used = state.usage(deployment.state_key, now)
+    if deployment.rpm is not None and used.requests >= deployment.rpm:
         return False
-    return not (deployment.tpm is not None and tokens >= deployment.tpm)
+    return not (deployment.tpm is not None and used.tokens >= deployment.tpm)
 
 
 STRATEGIES: dict[str, Strategy] = {

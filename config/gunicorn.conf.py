@@ -13,15 +13,28 @@ Workers resolve IP addresses without gevent's thread pool
 """
 
 import os
+import sys
 
 from app.logs import logconfig_dict as gateway_logging
 
 os.environ.setdefault("GEVENT_RESOLVER", "app.resolver.NumericFirstResolver")
 
-bind = f"{os.environ.get('GATEWAY_BIND_HOST', '0.0.0.0')}:{os.environ.get('PORT', '4000')}"
-workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
+
+def positive(name: str, default: str) -> int:
+    """A whole number of at least 1 from the environment, or a clear exit."""
+    text = os.environ.get(name, default)
+    if not text.isdigit() or int(text) < 1:
+        sys.exit(f"{name} must be a whole number of at least 1, not {text!r}")
+    return int(text)
+
+
+bind = f"{os.environ.get('GATEWAY_BIND_HOST', '0.0.0.0')}:{positive('PORT', '4000')}"
+workers = positive("WEB_CONCURRENCY", "2")
 worker_class = "gevent"
-worker_connections = int(os.environ.get("GATEWAY_WORKER_CONNECTIONS", "2000"))
+worker_connections = positive("GATEWAY_WORKER_CONNECTIONS", "2000")
+# gunicorn 25.1+ opens a control socket at one fixed path per user, so two
+# gateways on one host would take each other's; the gateway does not use it.
+control_socket_disable = True
 preload_app = False
 timeout = 30  # gevent workers keep their heartbeat while streams are open
 graceful_timeout = 10

@@ -15,6 +15,7 @@ It binds 127.0.0.1 (or ::1) only, on an ephemeral port.
 from __future__ import annotations
 
 import socket
+import ssl
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -75,6 +76,9 @@ class FakeUpstream:
     ``latency_s`` delays every reply; ``max_hold_s`` bounds how long a hang or
     a stall may last even if the fake is never closed; ``keep_calls=False``
     stops recording, so a long benchmark does not grow the fake's memory.
+    ``tls`` (a server-side ``ssl.SSLContext``) serves https instead; the
+    client's disconnect is then not watched during delays, so script no
+    delays, hangs or stalls on a TLS fake.
     """
 
     def __init__(
@@ -85,6 +89,7 @@ class FakeUpstream:
         host: str = "127.0.0.1",
         max_hold_s: float = 120.0,
         keep_calls: bool = True,
+        tls: ssl.SSLContext | None = None,
     ) -> None:
         if host not in LOOPBACK:
             raise ValueError(f"a fake binds loopback only, not {host!r}")
@@ -100,6 +105,10 @@ class FakeUpstream:
         self.clear_scripts()
 
         self._server = FakeHTTPServer(host, LOOPBACK[host], self)
+        self.scheme = "https" if tls is not None else "http"
+        if tls is not None:
+            self._server.socket = tls.wrap_socket(self._server.socket,
+                                                  server_side=True)
         self._thread = threading.Thread(
             target=self._server.serve_forever,
             kwargs={"poll_interval": POLL_S},
@@ -122,7 +131,7 @@ class FakeUpstream:
 
     @property
     def base(self) -> str:
-        return f"http://{self.host_port}"
+        return f"{self.scheme}://{self.host_port}"
 
     # Scripts
 

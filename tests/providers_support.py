@@ -7,6 +7,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+
 from app.providers.base import Call
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -59,3 +62,19 @@ def joined_arguments(chunks: list[dict], index: int = 0) -> str:
                 if call["index"] == index:
                     parts.append(call["function"].get("arguments") or "")
     return "".join(parts)
+
+
+def new_private_key_pem() -> str:
+    """A throwaway RSA key in PEM, made at test time and never stored."""
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    return key.private_bytes(serialization.Encoding.PEM,
+                             serialization.PrivateFormat.PKCS8,
+                             serialization.NoEncryption()).decode()
+
+
+def service_account(pem: str, token_uri: str, **extra: Any) -> dict[str, Any]:
+    """A Google service account key whose token endpoint is ``token_uri``."""
+    return {"type": "service_account", "project_id": "key-project",
+            "private_key_id": "kid-1", "private_key": pem,
+            "client_email": "gateway@key-project.iam.gserviceaccount.com",
+            "client_id": "123", "token_uri": token_uri, **extra}

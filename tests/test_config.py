@@ -173,3 +173,42 @@ def test_example_configs_load(name, monkeypatch, caplog):
     loaded = config.load(f"config/examples/{name}")
     assert loaded.deployments and loaded.master_key == "value-of-gateway_master_key"
     assert "not supported" not in caplog.text
+
+
+def test_max_fallbacks_is_a_number_not_a_fallback_map():
+    built = config.build({
+        "model_list": [{"model_name": "a", "litellm_params": {"model": "a"}}],
+        "router_settings": {"max_fallbacks": 3, "fallbacks": [{"a": ["b"]}]},
+    })
+    assert built.router.max_fallbacks == 3
+    assert built.router.fallbacks["a"] == ("b",)
+
+
+def test_operator_extra_body_is_flattened_into_default_params():
+    built = config.build({"model_list": [{"model_name": "a", "litellm_params": {
+        "model": "a", "temperature": 0.2,
+        "extra_body": {"chat_template_kwargs": {"enable_thinking": False},
+                       "model": "sneaky"}}}]})
+    defaults = built.deployments[0].defaults
+    assert defaults["temperature"] == 0.2
+    assert defaults["chat_template_kwargs"] == {"enable_thinking": False}
+    assert "extra_body" not in defaults and "model" not in defaults
+
+
+@pytest.mark.parametrize("value", ["", "   ", "\t"])
+def test_a_blank_master_key_stops_the_start(monkeypatch, value):
+    monkeypatch.setenv("GW_MASTER", value)
+    with pytest.raises(ConfigError, match="master_key"):
+        config.build({"general_settings": {"master_key": "os.environ/GW_MASTER"}})
+
+
+def test_a_fallback_to_an_unknown_group_is_warned_about(caplog):
+    caplog.set_level(logging.WARNING)
+    config.build({"model_list": [{"model_name": "a", "litellm_params": {"model": "a"}}],
+                  "router_settings": {"fallbacks": [{"a": ["missing-group"]}]}})
+    assert "missing-group" in caplog.text
+
+
+def test_an_environment_reference_without_a_name_stops_the_start():
+    with pytest.raises(ConfigError, match="names no environment variable"):
+        config.build({"general_settings": {"master_key": "os.environ/"}})

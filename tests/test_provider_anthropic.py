@@ -622,3 +622,23 @@ def test_529_overloaded_is_retryable():
 def test_module_constants_match_the_docs():
     assert anthropic.DEFAULT_VERSION == "2023-06-01"
     assert anthropic.messages_url("https://h") == "https://h/v1/messages"
+
+
+def test_config_anthropic_version_is_a_header_not_a_body_field():
+    """A config's litellm_params reach the adapter as body params."""
+    request = ADAPTER.build(call_with(chat(USER, anthropic_version="2024-10-22")))
+    assert request.headers["anthropic-version"] == "2024-10-22"
+    assert "anthropic_version" not in body_of(request)
+
+
+@pytest.mark.parametrize("limit, status", [(1024, 400), (1025, 200)])
+def test_max_tokens_must_exceed_the_thinking_budget(limit, status):
+    body = chat(USER, reasoning_effort="low", max_tokens=limit)
+    if status == 400:
+        with pytest.raises(errors.InvalidRequest) as caught:
+            ADAPTER.build(call_with(body))
+        assert caught.value.param == "max_tokens"
+    else:
+        sent = body_of(ADAPTER.build(call_with(body)))
+        assert sent["max_tokens"] == 1025
+        assert sent["thinking"] == {"type": "enabled", "budget_tokens": 1024}

@@ -12,7 +12,6 @@ import logging
 import struct
 import subprocess
 import sys
-import zlib
 from urllib.parse import urlsplit
 
 import orjson
@@ -24,6 +23,7 @@ from botocore.credentials import Credentials
 from app import errors
 from app.providers import adapter_for, bedrock
 from app.providers.base import Call
+from tests.eventstream import event, exception, frame
 
 KEYS = {
     "aws_access_key_id": "AKIDEXAMPLE",
@@ -424,29 +424,6 @@ def test_malformed_answer_is_bad_gateway():
 
 
 # --- stream -----------------------------------------------------------------------
-
-def frame(headers: dict[str, str], payload: dict) -> bytes:
-    """One event-stream message, framed as AWS does (string headers only)."""
-    encoded = b""
-    for name, value in headers.items():
-        raw_name, raw_value = name.encode(), value.encode()
-        encoded += struct.pack(">B", len(raw_name)) + raw_name + b"\x07"
-        encoded += struct.pack(">H", len(raw_value)) + raw_value
-    body = orjson.dumps(payload)
-    prelude = struct.pack(">II", 12 + len(encoded) + len(body) + 4, len(encoded))
-    message = prelude + struct.pack(">I", zlib.crc32(prelude)) + encoded + body
-    return message + struct.pack(">I", zlib.crc32(message))
-
-
-def event(name: str, payload: dict) -> bytes:
-    return frame({":message-type": "event", ":event-type": name,
-                  ":content-type": "application/json"}, payload)
-
-
-def exception(name: str, message: str) -> bytes:
-    return frame({":message-type": "exception", ":exception-type": name,
-                  ":content-type": "application/json"}, {"message": message})
-
 
 RECORDED = b"".join([
     event("messageStart", {"role": "assistant", "p": "abc"}),

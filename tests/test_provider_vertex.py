@@ -16,8 +16,6 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import responses
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
 
 from app import errors
 from app.providers import vertex_auth
@@ -29,28 +27,26 @@ from tests.providers_support import (
     fixture_json,
     joined_content,
     make_call,
+    new_private_key_pem,
 )
+from tests.providers_support import service_account as support_service_account
 
 TOKEN_URI = "https://token.test/token"
 GOOGLE_TOKEN_URI = "https://oauth2.googleapis.com/token"
 MODEL = "gemini-2.5-flash"
 USER = {"role": "user", "content": "Hello"}
+# How the router builds a call whose vertex_credentials the client sent.
+CLIENT_KEY = {"use_environment_credentials": False,
+              "client_credentials": frozenset({"vertex_credentials"})}
 
 
 @pytest.fixture(scope="module")
 def private_key_pem() -> str:
-    """A throwaway RSA key, made for this test run only."""
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    return key.private_bytes(serialization.Encoding.PEM,
-                             serialization.PrivateFormat.PKCS8,
-                             serialization.NoEncryption()).decode()
+    return new_private_key_pem()
 
 
 def service_account(pem: str, token_uri: str = TOKEN_URI, **extra) -> dict:
-    return {"type": "service_account", "project_id": "key-project",
-            "private_key_id": "kid-1", "private_key": pem,
-            "client_email": "gateway@key-project.iam.gserviceaccount.com",
-            "client_id": "123", "token_uri": token_uri, **extra}
+    return support_service_account(pem, token_uri, **extra)
 
 
 @pytest.fixture
@@ -242,21 +238,34 @@ def test_client_credentials_may_not_name_a_file(adapter, private_key_pem,
     path.write_text(json.dumps(service_account(private_key_pem,
                                                token_uri=GOOGLE_TOKEN_URI)))
     with pytest.raises(errors.InvalidRequest) as caught:
-        adapter.build(vertex_call(str(path), use_environment_credentials=False))
+        adapter.build(vertex_call(str(path), **CLIENT_KEY))
     assert caught.value.param == "vertex_credentials"
     assert token_endpoint == []
 
 
 def test_client_credentials_must_use_googles_token_endpoint(adapter, account):
     with pytest.raises(errors.InvalidRequest) as caught:
-        adapter.build(vertex_call(account, use_environment_credentials=False))
+        adapter.build(vertex_call(account, **CLIENT_KEY))
     assert caught.value.param == "vertex_credentials"
+
+
+def test_operator_key_keeps_its_endpoint_and_file_beside_a_client_project(
+        adapter, account, token_endpoint, tmp_path):
+    path = tmp_path / "key.json"
+    path.write_text(json.dumps(account))
+    for key in (account, str(path)):
+        call = vertex_call(key, use_environment_credentials=False,
+                           client_credentials=frozenset({"vertex_project"}),
+                           credentials={"vertex_project": "client-project"})
+        request = adapter.build(call)
+        assert "/projects/client-project/" in request.url
+        assert request.headers["authorization"].startswith("Bearer ya29.fake-")
 
 
 def test_client_credentials_with_googles_endpoint(adapter, private_key_pem,
                                                   token_endpoint):
     account = service_account(private_key_pem, token_uri=GOOGLE_TOKEN_URI)
-    request = adapter.build(vertex_call(account, use_environment_credentials=False))
+    request = adapter.build(vertex_call(account, **CLIENT_KEY))
     assert request.headers["authorization"] == "Bearer ya29.fake-1"
 
 

@@ -66,6 +66,7 @@ def test_bad_bodies_are_400_naming_the_top_level_key(body, param, fragment):
 @pytest.mark.parametrize("extra, param", [
     ({"num_retries": 11}, "num_retries"),
     ({"timeout": 601}, "timeout"),
+    ({"stream_timeout": 601}, "stream_timeout"),
     ({"fallbacks": ["a", "b", "c", "d", "e", "f"]}, "fallbacks"),
 ])
 def test_client_values_above_limits_are_refused_not_clamped(extra, param):
@@ -125,3 +126,15 @@ def test_embeddings_and_completions_require_their_input():
         schemas.parse("embeddings", {"model": "m"}, LIMITS)
     with pytest.raises(errors.InvalidRequest, match="prompt"):
         schemas.parse("completions", {"model": "m"}, LIMITS)
+
+
+@pytest.mark.parametrize("name", ["stream", "drop_params"])
+@pytest.mark.parametrize("value", ["yes", 1, 0, "false", "true"])
+def test_booleans_are_json_booleans_only(name, value):
+    with pytest.raises(errors.InvalidRequest) as raised:
+        schemas.parse("chat", chat(**{name: value}), LIMITS)
+    assert raised.value.param == name
+
+
+def test_a_null_stream_means_no_stream():
+    assert schemas.parse("chat", chat(stream=None), LIMITS).stream is False

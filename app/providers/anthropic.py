@@ -11,17 +11,18 @@ and answer translations live in :mod:`anthropic_messages` and
 
 from __future__ import annotations
 
-import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, MutableMapping
+from typing import Any
 
 from app import errors
-from app.providers import anthropic_messages, anthropic_response, completions
-from app.providers.base import Adapter, Call, HttpRequest, dumps, loads_or_none
+from app.providers import anthropic_messages, anthropic_response
+from app.providers.base import Call, HttpRequest, dumps
+from app.providers.translating import TranslatingAdapter, json_headers, required_key
 
 DEFAULT_BASE = "https://api.anthropic.com"
 MESSAGES_PATH = "/v1/messages"
 DEFAULT_VERSION = "2023-06-01"
-ENV_KEY = "ANTHROPIC_API_KEY"
+ENV_KEYS = ("ANTHROPIC_API_KEY",)
 
 
 def messages_url(api_base: str | None) -> str:
@@ -29,60 +30,37 @@ def messages_url(api_base: str | None) -> str:
     return base if base.endswith(MESSAGES_PATH) else base + MESSAGES_PATH
 
 
-def api_key(call: Call) -> str:
-    """The deployment's key, or the environment's when the deployment may use it."""
-    key = call.api_key
-    if not key and call.use_environment_credentials:
-        key = os.environ.get(ENV_KEY)
-    if not key:
-        raise errors.InvalidRequest(
-            "The deployment has no credentials for provider 'anthropic': it "
-            "needs an api_key.")
-    return key
+def request_headers(call: Call) -> MutableMapping[str, str]:
+    """The key, the API version and the deployment's extra headers.
 
-
-def request_headers(call: Call) -> dict[str, str]:
-    version = call.credentials.get("anthropic_version") or DEFAULT_VERSION
-    out = {"content-type": "application/json", "x-api-key": api_key(call),
-           "anthropic-version": str(version)}
+    A config's ``anthropic_version`` reaches the adapter among the body's
+    provider params (the request body itself never carries it).
+    """
+    version = call.credentials.get("anthropic_version") or \
+        call.body.get("anthropic_version") or DEFAULT_VERSION
+    auth = {"x-api-key": required_key(call, ENV_KEYS),
+            "anthropic-version": str(version)}
     if call.stream:
-        out["accept"] = "text/event-stream"
-    out.update(call.credentials.get("extra_headers") or {})
-    return out
+        auth["accept"] = "text/event-stream"
+    return json_headers(call, auth)
 
 
-def answer_payload(status: int, content: bytes) -> dict:
-    """The JSON object of a 2xx answer; anything else is a bad gateway."""
-    payload = loads_or_none(content)
-    if not isinstance(payload, dict):
-        raise errors.BadGateway("The upstream answered with malformed JSON.",
-                                upstream_status=status)
-    return payload
-
-
-class AnthropicAdapter(Adapter):
+class AnthropicAdapter(TranslatingAdapter):
     name = "anthropic"
 
-    def build(self, call: Call) -> HttpRequest:
-        if call.endpoint == "embeddings":
-            raise errors.InvalidRequest(
-                "Anthropic has no embeddings endpoint; route /v1/embeddings to "
-                "another provider.", param="model")
-        body = anthropic_messages.request_body(completions.as_chat(call))
+    def build_chat(self, call: Call) -> HttpRequest:
+        body = anthropic_messages.request_body(call)
         return HttpRequest("POST", messages_url(call.api_base), request_headers(call),
                            dumps(body))
 
-    def parse(self, call: Call, status: int, headers: Mapping[str, str],
-              content: bytes) -> dict:
-        payload = answer_payload(status, content)
-        if payload.get("type") == "error":
-            raise anthropic_response.in_band_error(payload)
-        answer = anthropic_response.chat_response(call, payload)
-        return completions.text_response(call, answer)
+    def check_answer(self, call: Call, payload: Mapping[str, Any]) -> None:
+        anthropic_response.check_answer(payload)
 
-    def stream(self, call: Call, raw: Iterator[bytes]) -> Iterator[dict]:
-        chunks = anthropic_response.StreamTranslator(call).run(raw)
-        return completions.text_chunks(call, chunks)
+    def parse_chat(self, call: Call, payload: Mapping[str, Any]) -> dict:
+        return anthropic_response.chat_response(call, payload)
+
+    def stream_chat(self, call: Call, raw: Iterator[bytes]) -> Iterator[dict]:
+        return anthropic_response.StreamTranslator(call).run(raw)
 
     def error(self, call: Call, status: int, headers: Mapping[str, str],
               content: bytes) -> errors.GatewayError:

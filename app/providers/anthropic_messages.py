@@ -5,13 +5,15 @@ System and developer messages, wherever they stand, become the top-level
 turns of one role are merged, as Anthropic wants the roles to alternate.
 Anthropic requires ``max_tokens``: when the client sends no limit the body
 carries DEFAULT_MAX_TOKENS, an output size every current Claude model accepts
-(plus the thinking budget when ``reasoning_effort`` asks for thinking).
+(plus the thinking budget when ``reasoning_effort`` asks for thinking); a
+client limit at or below that budget is a 400, as Anthropic would refuse it.
 
-Refused, or dropped under drop_params: ``n`` > 1, ``seed``, ``logprobs``,
-``top_logprobs``, ``logit_bias``, the penalties, ``response_format`` of type
-``json_object`` (Anthropic constrains JSON only by a schema), audio input,
-whitespace-only stop sequences and OpenAI-only features (audio output,
-predictions, web search, legacy ``functions``, ``service_tier``, ``store``).
+Refused, or dropped under drop_params: every OpenAI param outside HANDLED
+(``n`` > 1, ``seed``, ``logprobs``, ``top_logprobs``, ``logit_bias``, the
+penalties, audio output, predictions, web search, legacy ``functions``,
+``service_tier``, ``store``), ``response_format`` of type ``json_object``
+(Anthropic constrains JSON only by a schema), audio input, tools other than
+functions and whitespace-only stop sequences.
 ``temperature`` passes as given, although Anthropic's range is 0-1; tool names
 pass unchanged, so a name outside Anthropic's pattern is the API's to refuse.
 A ``json_schema`` response format becomes ``output_config.format``, which only
@@ -25,21 +27,32 @@ from collections.abc import Mapping
 from typing import Any
 
 from app import errors
-from app.providers import media, params
+from app.providers import media
 from app.providers.base import Call
-from app.providers.shapes import arguments_object
+from app.providers.openai_request import (
+    ToolChoice,
+    add_turn,
+    chat_messages,
+    function_tools,
+    max_tokens,
+    passthrough,
+    refuse,
+    requested,
+    stop_list,
+    tool_arguments,
+    tool_choice,
+)
 
 DEFAULT_MAX_TOKENS = 4096
 
 # reasoning_effort -> thinking budget in tokens (Anthropic's minimum is 1024)
 THINKING_BUDGETS = {"minimal": 1024, "low": 1024, "medium": 2048, "high": 4096}
 
-UNSUPPORTED = (
-    "n", "seed", "logprobs", "top_logprobs", "logit_bias", "presence_penalty",
-    "frequency_penalty", "modalities", "audio", "prediction",
-    "web_search_options", "verbosity", "functions", "function_call",
-    "service_tier", "store",
-)
+HANDLED = frozenset({
+    "messages", "temperature", "top_p", "stop", "max_tokens",
+    "max_completion_tokens", "tools", "tool_choice", "parallel_tool_calls",
+    "response_format", "reasoning_effort",
+})
 
 _TOOL_CHOICES = {"auto": "auto", "required": "any", "none": "none"}
 
@@ -49,7 +62,7 @@ _PERSONAL = re.compile(r"[^@\s]+@[^@\s]+|\+?[\d\s().-]{7,}")
 
 def request_body(call: Call) -> dict:
     """The Messages API body for a chat ``call``."""
-    params.refuse_all(call, UNSUPPORTED)
+    requested(call, HANDLED)
     system, turns = translate_messages(call)
     body: dict[str, Any] = {"model": call.model, "messages": turns}
     if system:
@@ -58,7 +71,8 @@ def request_body(call: Call) -> dict:
     body.update(sampling(call))
     body.update(tool_fields(call))
     body.update(output_format(call))
-    extra = params.passthrough(call)
+    extra = passthrough(call)
+    extra.pop("anthropic_version", None)  # a header here; Vertex sets its own
     metadata = {**user_metadata(call), **(extra.pop("metadata", None) or {})}
     if metadata:
         body["metadata"] = metadata
@@ -75,7 +89,11 @@ def limits(call: Call) -> dict:
     if effort not in (None, "none") and budget is None:
         raise errors.InvalidRequest(f"Unknown reasoning_effort '{effort}'.",
                                     param="reasoning_effort")
-    limit = params.max_output_tokens(call.body)
+    limit = max_tokens(call.body)
+    if limit and budget and limit <= budget:
+        raise errors.InvalidRequest(
+            f"reasoning_effort '{effort}' thinks for {budget} tokens, so max_tokens "
+            f"must be more than that (got {limit}).", param="max_tokens")
     out: dict[str, Any] = {"max_tokens": limit or DEFAULT_MAX_TOKENS + (budget or 0)}
     if budget:
         out["thinking"] = {"type": "enabled", "budget_tokens": budget}
@@ -85,10 +103,9 @@ def limits(call: Call) -> dict:
 def sampling(call: Call) -> dict:
     out = {name: call.body[name] for name in ("temperature", "top_p")
            if call.body.get(name) is not None}
-    stops = params.stop_list(call.body)
+    stops = stop_list(call.body)
     if any(not stop.strip() for stop in stops):
-        params.refuse(call, "stop",
-                      "Anthropic rejects whitespace-only stop sequences.")
+        refuse(call, "stop", "Anthropic rejects whitespace-only stop sequences.")
         stops = [stop for stop in stops if stop.strip()]
     if stops:
         out["stop_sequences"] = stops
@@ -108,8 +125,8 @@ def output_format(call: Call) -> dict:
                                         "schema.", param="response_format")
         return {"output_config": {"format": {"type": "json_schema",
                                              "schema": schema}}}
-    params.refuse(call, "response_format",
-                  "Anthropic constrains JSON output only by a json_schema.")
+    refuse(call, "response_format",
+           "Anthropic constrains JSON output only by a json_schema.")
     return {}
 
 
@@ -122,13 +139,11 @@ def user_metadata(call: Call) -> dict:
 
 def tool_fields(call: Call) -> dict:
     """``tools`` and ``tool_choice``; a choice without tools is left out."""
-    tools = call.body.get("tools")
+    tools = function_tools(call)
     if not tools:
         return {}
-    if not isinstance(tools, list):
-        raise errors.InvalidRequest("'tools' must be a list.", param="tools")
     out: dict[str, Any] = {"tools": [tool_definition(tool) for tool in tools]}
-    choice = tool_choice(call.body.get("tool_choice"))
+    choice = choice_block(tool_choice(call))
     if call.body.get("parallel_tool_calls") is False and \
             choice.get("type") != "none":
         choice = {"type": "auto", **choice, "disable_parallel_tool_use": True}
@@ -137,11 +152,8 @@ def tool_fields(call: Call) -> dict:
     return out
 
 
-def tool_definition(tool: Any) -> dict:
-    function = tool.get("function") if isinstance(tool, Mapping) else None
-    if not isinstance(function, Mapping) or tool.get("type") != "function":
-        raise errors.InvalidRequest("Only function tools are supported.",
-                                    param="tools")
+def tool_definition(tool: Mapping[str, Any]) -> dict:
+    function = tool["function"]
     out = {"name": function.get("name"),
            "input_schema": function.get("parameters")
            or {"type": "object", "properties": {}}}
@@ -152,28 +164,20 @@ def tool_definition(tool: Any) -> dict:
     return out
 
 
-def tool_choice(value: Any) -> dict:
-    if value is None:
+def choice_block(choice: ToolChoice | None) -> dict:
+    if choice is None:
         return {}
-    if isinstance(value, str) and value in _TOOL_CHOICES:
-        return {"type": _TOOL_CHOICES[value]}
-    function = value.get("function") if isinstance(value, Mapping) else None
-    name = function.get("name") if isinstance(function, Mapping) else None
-    if not isinstance(name, str):
-        raise errors.InvalidRequest("Unknown tool_choice.", param="tool_choice")
-    return {"type": "tool", "name": name}
+    if choice.name is not None:
+        return {"type": "tool", "name": choice.name}
+    return {"type": _TOOL_CHOICES[choice.mode]}
 
 
 def translate_messages(call: Call) -> tuple[list[dict], list[dict]]:
     """The system blocks and the alternating turns of the chat."""
-    messages = call.body.get("messages")
-    if not isinstance(messages, list) or not messages:
-        raise errors.InvalidRequest("'messages' must be a non-empty list.",
-                                    param="messages")
     system: list[dict] = []
     turns: list[dict] = []
-    for message in messages:
-        role = message.get("role") if isinstance(message, Mapping) else None
+    for message in chat_messages(call):
+        role = message.get("role")
         if role in ("system", "developer"):
             system.extend(content_blocks(message.get("content"), call))
         elif role == "assistant":
@@ -186,15 +190,6 @@ def translate_messages(call: Call) -> tuple[list[dict], list[dict]]:
             raise errors.InvalidRequest(f"Unsupported message role '{role}'.",
                                         param="messages")
     return system, turns
-
-
-def add_turn(turns: list[dict], role: str, blocks: list[dict]) -> None:
-    if not blocks:
-        return
-    if turns and turns[-1]["role"] == role:
-        turns[-1]["content"].extend(blocks)
-    else:
-        turns.append({"role": role, "content": blocks})
 
 
 def content_blocks(content: Any, call: Call) -> list[dict]:
@@ -221,7 +216,7 @@ def part_block(part: Any, call: Call) -> dict | None:
         block = {"type": "document", "source": {
             "type": "base64", "media_type": inline.mime, "data": inline.data}}
     elif kind == "input_audio":
-        params.refuse(call, "messages", "Anthropic takes no audio input.")
+        refuse(call, "messages", "Anthropic takes no audio input.")
         return None
     else:
         raise errors.InvalidRequest(f"Unsupported content part type '{kind}'.",
@@ -254,7 +249,7 @@ def assistant_blocks(message: Mapping[str, Any], call: Call) -> list[dict]:
                                         "function.", param="messages")
         blocks.append({"type": "tool_use", "id": item["id"],
                        "name": function.get("name"),
-                       "input": arguments_object(function.get("arguments"))})
+                       "input": tool_arguments(function.get("arguments"))})
     return blocks
 
 

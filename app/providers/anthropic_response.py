@@ -10,12 +10,19 @@ Citations and server-tool blocks are not translated.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
 from app import errors
-from app.providers import shapes, sse
-from app.providers.base import Call, build_error, dumps, loads_or_none
+from app.providers import openai_shapes, sse
+from app.providers.base import (
+    Call,
+    TextTable,
+    build_error,
+    class_by_text,
+    dumps,
+    loads_or_none,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -44,9 +51,12 @@ _BY_TYPE: dict[str, type[errors.GatewayError]] = {
 }
 
 # Message texts that say more than the type does (lower case).
-_CONTEXT_TEXT = ("prompt is too long", "prompt: length", "exceed context limit")
-_POLICY_TEXT = ("content filtering policy",)
-_BILLING_TEXT = ("credit balance is too low",)
+_BY_TEXT: TextTable = (
+    (("prompt is too long", "prompt: length", "exceed context limit"),
+     errors.ContextWindowExceeded),
+    (("content filtering policy",), errors.ContentPolicyViolation),
+    (("credit balance is too low",), errors.PermissionDenied),
+)
 
 
 def finish_reason(value: Any) -> str:
@@ -58,8 +68,8 @@ def usage_block(usage: Mapping[str, Any]) -> dict:
     cache_read = int(usage.get("cache_read_input_tokens") or 0)
     prompt = (int(usage.get("input_tokens") or 0) + cache_read
               + int(usage.get("cache_creation_input_tokens") or 0))
-    return shapes.usage(prompt, int(usage.get("output_tokens") or 0),
-                        cached=cache_read)
+    return openai_shapes.usage(prompt, int(usage.get("output_tokens") or 0),
+                               cached=cache_read)
 
 
 def chat_response(call: Call, payload: Mapping[str, Any]) -> dict:
@@ -71,100 +81,88 @@ def chat_response(call: Call, payload: Mapping[str, Any]) -> dict:
             texts.append(block.get("text") or "")
         elif kind == "tool_use":
             arguments = dumps(block.get("input") or {}).decode()
-            calls.append(shapes.tool_call(block.get("id") or "",
-                                          block.get("name") or "", arguments))
+            calls.append(openai_shapes.tool_call(
+                block.get("id") or "", block.get("name") or "", arguments))
         elif kind in ("thinking", "redacted_thinking"):
             reasoning.append(block.get("thinking") or "")
             thinking.append(block)
-    message: dict[str, Any] = {
-        "role": "assistant",
-        "content": "".join(texts) if texts or not calls else None,
-    }
-    if calls:
-        message["tool_calls"] = calls
-    if any(reasoning):
-        message["reasoning_content"] = "".join(reasoning)
+    text = "".join(texts) if texts or not calls else None
+    message = openai_shapes.assistant_message(text, calls, "".join(reasoning))
     if thinking:
         message["thinking_blocks"] = thinking
-    choice = {"index": 0, "message": message, "logprobs": None,
-              "finish_reason": finish_reason(payload.get("stop_reason"))}
-    return shapes.chat_response(call, [choice],
-                                usage_block(payload.get("usage") or {}))
+    return openai_shapes.completion(call, message,
+                                    finish_reason(payload.get("stop_reason")),
+                                    usage_block(payload.get("usage") or {}))
+
+
+def check_answer(payload: Mapping[str, Any]) -> None:
+    """A 200 answer may still be an ``error`` object; raise it."""
+    if payload.get("type") == "error":
+        raise in_band_error(payload)
 
 
 class StreamTranslator:
     """Turns the events of one Anthropic stream into OpenAI chunks."""
 
     def __init__(self, call: Call) -> None:
-        self.call = call
-        self.writer = shapes.ChunkWriter(call)
-        self.tools: dict[int, int] = {}  # content block index -> tool call index
+        self.chunks = openai_shapes.Chunks(call)
         self.usage: dict[str, Any] = {}
-        self.done = False
+        self.handlers: dict[str, Callable[[dict], list[dict]]] = {
+            "message_start": self.message_start,
+            "content_block_start": self.block_start,
+            "content_block_delta": self.block_delta,
+            "message_delta": self.message_delta,
+            "error": self.error,
+        }
 
     def run(self, raw: Iterable[bytes]) -> Iterator[dict]:
         for event in sse.events(raw):
             payload = loads_or_none(event.data.encode())
             if not isinstance(payload, dict):
                 raise errors.BadGateway("Anthropic sent a malformed stream event.")
-            yield from self.handle(payload.get("type") or event.name, payload)
-            if self.done:
+            kind = payload.get("type") or event.name
+            if kind == "message_stop":
+                self.chunks.tokens = usage_block(self.usage)
+                yield from self.chunks.close()
                 return
+            handler = self.handlers.get(kind)
+            yield from handler(payload) if handler else ()
         raise errors.BadGateway("The Anthropic stream ended before message_stop.")
-
-    def handle(self, kind: str, payload: dict) -> Iterable[dict]:
-        handlers = {
-            "message_start": self.message_start,
-            "content_block_start": self.block_start,
-            "content_block_delta": self.block_delta,
-            "message_delta": self.message_delta,
-            "message_stop": self.message_stop,
-            "error": self.error,
-        }
-        handler = handlers.get(kind)
-        return handler(payload) if handler else ()
 
     def message_start(self, payload: dict) -> list[dict]:
         self.usage.update((payload.get("message") or {}).get("usage") or {})
-        return [self.writer.delta({"role": "assistant", "content": ""})]
+        return [self.chunks.delta({"role": "assistant", "content": ""})]
 
     def block_start(self, payload: dict) -> list[dict]:
         block = payload.get("content_block") or {}
         if block.get("type") == "tool_use":
-            index = self.tools.setdefault(int(payload.get("index") or 0),
-                                          len(self.tools))
-            call = shapes.tool_call(block.get("id") or "", block.get("name") or "",
-                                    "")
-            return [self.writer.delta({"tool_calls": [{"index": index, **call}]})]
+            index = self.chunks.tool_index(int(payload.get("index") or 0))
+            call = openai_shapes.tool_call(block.get("id") or "",
+                                           block.get("name") or "", "")
+            return [self.chunks.delta({"tool_calls": [{"index": index, **call}]})]
         if block.get("type") == "text" and block.get("text"):
-            return [self.writer.delta({"content": block["text"]})]
+            return [self.chunks.delta({"content": block["text"]})]
         return []
 
     def block_delta(self, payload: dict) -> list[dict]:
         delta = payload.get("delta") or {}
         kind = delta.get("type")
         if kind == "text_delta" and delta.get("text"):
-            return [self.writer.delta({"content": delta["text"]})]
+            return [self.chunks.delta({"content": delta["text"]})]
         if kind == "thinking_delta" and delta.get("thinking"):
-            return [self.writer.delta({"reasoning_content": delta["thinking"]})]
-        index = self.tools.get(int(payload.get("index") or 0))
+            return [self.chunks.delta({"reasoning_content": delta["thinking"]})]
+        index = self.chunks.known_tool(int(payload.get("index") or 0))
         if kind == "input_json_delta" and delta.get("partial_json") \
                 and index is not None:
             fragment = {"index": index,
                         "function": {"arguments": delta["partial_json"]}}
-            return [self.writer.delta({"tool_calls": [fragment]})]
+            return [self.chunks.delta({"tool_calls": [fragment]})]
         return []
 
     def message_delta(self, payload: dict) -> list[dict]:
         self.usage.update(payload.get("usage") or {})
         stop = (payload.get("delta") or {}).get("stop_reason")
-        return [self.writer.delta({}, finish=finish_reason(stop))]
-
-    def message_stop(self, payload: dict) -> list[dict]:
-        self.done = True
-        if self.call.include_usage:
-            return [self.writer.usage(usage_block(self.usage))]
-        return []
+        return [self.chunks.finish(finish_reason(stop))]
 
     def error(self, payload: dict) -> list[dict]:
         raise in_band_error(payload)
@@ -174,14 +172,9 @@ def error_class(status: int | None, payload: Any) -> type[errors.GatewayError]:
     """The class for an Anthropic error: its message, then its type, then status."""
     inner = payload.get("error") if isinstance(payload, Mapping) else None
     inner = inner if isinstance(inner, Mapping) else {}
-    message = str(inner.get("message") or "").lower()
-    if status is None or 400 <= status < 500:
-        if any(text in message for text in _CONTEXT_TEXT):
-            return errors.ContextWindowExceeded
-        if any(text in message for text in _POLICY_TEXT):
-            return errors.ContentPolicyViolation
-        if any(text in message for text in _BILLING_TEXT):
-            return errors.PermissionDenied
+    by_text = class_by_text(str(inner.get("message") or ""), _BY_TEXT)
+    if by_text is not None and (status is None or 400 <= status < 500):
+        return by_text
     by_type = _BY_TYPE.get(str(inner.get("type")))
     if by_type is not None:
         return by_type

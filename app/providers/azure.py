@@ -11,7 +11,7 @@ import os
 from urllib.parse import quote
 
 from app import errors
-from app.providers.base import Call, HttpRequest
+from app.providers.base import Call, HttpRequest, path_segment
 from app.providers.openai_compat import PATHS, OpenAICompatAdapter
 
 DEFAULT_API_VERSION = "2024-10-21"
@@ -36,7 +36,7 @@ class AzureAdapter(OpenAICompatAdapter):
         version = call.api_version
         if version is None and call.use_environment_credentials:
             version = os.environ.get("AZURE_API_VERSION")
-        deployment = quote(call.model, safe="")
+        deployment = path_segment(call.model)
         return (
             f"{base.rstrip('/')}/openai/deployments/{deployment}"
             f"{PATHS[call.endpoint]}?api-version="
@@ -48,7 +48,8 @@ class AzureAdapter(OpenAICompatAdapter):
         token = call.credentials.get("azure_ad_token")
         key = call.api_key
         if key is None and token is None and call.use_environment_credentials:
-            key = os.environ.get("AZURE_API_KEY") or os.environ.get("AZURE_OPENAI_API_KEY")
+            key = os.environ.get("AZURE_API_KEY") or \
+                os.environ.get("AZURE_OPENAI_API_KEY")
         if token:
             headers["Authorization"] = f"Bearer {token}"
         elif key:

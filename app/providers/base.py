@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Iterator, Mapping
+from urllib.parse import quote
+from collections.abc import Iterator, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -54,7 +55,11 @@ class Call:
     set (``model`` below is the upstream name). ``credentials`` holds the
     remaining auth and routing params by canonical name (``organization``,
     ``extra_headers``, ``vertex_project``, ``vertex_location``,
-    ``vertex_credentials``, ``aws_*``, ``azure_ad_token``).
+    ``vertex_credentials``, ``aws_*``, ``azure_ad_token``);
+    ``client_credentials`` names those a client supplied (all of them for a
+    ``user_config`` deployment), which an adapter trusts less than the
+    operator's: a client's credential may not name a file or its own token
+    endpoint.
     """
 
     endpoint: str
@@ -66,6 +71,7 @@ class Call:
     api_key: str | None = None
     api_version: str | None = None
     credentials: Mapping[str, Any] = field(default_factory=dict)
+    client_credentials: frozenset[str] = frozenset()
     use_environment_credentials: bool = True
     drop_params: bool = False
     requested_model: str = ""
@@ -83,7 +89,7 @@ class HttpRequest:
 
     method: str
     url: str
-    headers: dict[str, str]
+    headers: MutableMapping[str, str]
     body: bytes | None = None
 
 
@@ -125,6 +131,20 @@ class Adapter:
         raise NotImplementedError
 
 
+def path_segment(name: str) -> str:
+    """``name`` as exactly one URL path segment.
+
+    Everything but unreserved characters is percent-encoded, and a name made
+    only of dots (``.``, ``..``) has its dots encoded too: unencoded, HTTP
+    stacks resolve them as "this" and "parent" segments and the path would
+    shift under the operator's key.
+    """
+    encoded = quote(name, safe="")
+    if encoded.strip(".") == "":
+        encoded = encoded.replace(".", "%2E")
+    return encoded
+
+
 def dumps(value: Any) -> bytes:
     return orjson.dumps(value)
 
@@ -158,6 +178,22 @@ def error_message(payload: Any, status: int) -> str:
         if isinstance(message, str) and message:
             return message
     return f"The upstream provider answered with HTTP {status}."
+
+
+# A provider's known error texts: (lower-case fragments, the class they mean).
+TextTable = Sequence[tuple[tuple[str, ...], type[errors.GatewayError]]]
+
+
+def class_by_text(message: str, table: TextTable) -> type[errors.GatewayError] | None:
+    """The class of the first row whose fragment the message contains, or None.
+
+    Only a provider's own error mapper calls this, with its own table: it is
+    how the two router signals (context window, content policy) are told apart
+    where the provider gives them no code of their own.
+    """
+    text = message.lower()
+    return next((cls for fragments, cls in table
+                 if any(fragment in text for fragment in fragments)), None)
 
 
 def generic_error(status: int, headers: Mapping[str, str],

@@ -13,24 +13,28 @@ only when a Bedrock request is built, so the gateway runs without it.
 from __future__ import annotations
 
 import logging
-import os
 import re
 from collections.abc import Iterator, Mapping
 from typing import Any
-from urllib.parse import quote
 
 from app import errors
-from app.providers.base import Adapter, Call, HttpRequest, dumps
+from app.providers.base import Call, HttpRequest, dumps, path_segment
 from app.providers.bedrock_converse import converse_body, parse_converse
 from app.providers.bedrock_embeddings import embeddings_body, parse_embeddings
 from app.providers.bedrock_errors import http_error
 from app.providers.bedrock_stream import ConverseStream
-from app.providers.openai_shapes import json_answer, json_headers
+from app.providers.translating import (
+    TranslatingAdapter,
+    bearer,
+    environment_value,
+    json_headers,
+)
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_ROOT = "https://bedrock-runtime.{region}.amazonaws.com"
 SIGNING_NAME = "bedrock"
+REGION_ENV = ("AWS_REGION", "AWS_DEFAULT_REGION")
 
 _REGION = re.compile(r"[a-z0-9-]{1,40}")
 _ENDPOINT_REGION = re.compile(
@@ -63,9 +67,8 @@ DEFAULT_CHAIN = _DefaultChain()
 
 def region(call: Call) -> str:
     """The signing region; a client-given one must look like an AWS region."""
-    found = call.credentials.get("aws_region_name") or endpoint_region(call)
-    if not found and call.use_environment_credentials:
-        found = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
+    found = call.credentials.get("aws_region_name") or endpoint_region(call) \
+        or environment_value(call, REGION_ENV)
     if not found:
         raise errors.InvalidRequest(
             "This Bedrock deployment has no region: set aws_region_name.",
@@ -95,7 +98,7 @@ def url(call: Call, signing_region: str) -> str:
         action = "invoke"
     else:
         action = "converse-stream" if call.stream else "converse"
-    return f"{root}/model/{quote(call.model, safe='')}/{action}"
+    return f"{root}/model/{path_segment(call.model)}/{action}"
 
 
 def explicit_credentials(call: Call) -> Any:
@@ -151,36 +154,37 @@ def signed_headers(credentials: Any, signing_region: str, request: HttpRequest
     return dict(aws_request.headers.items())
 
 
-class BedrockAdapter(Adapter):
+class BedrockAdapter(TranslatingAdapter):
     name = "bedrock"
 
-    def build(self, call: Call) -> HttpRequest:
+    def build_chat(self, call: Call) -> HttpRequest:
+        return self.signed(call, converse_body(call))
+
+    def build_embeddings(self, call: Call) -> HttpRequest:
+        return self.signed(call, embeddings_body(call))
+
+    def signed(self, call: Call, body: dict[str, Any]) -> HttpRequest:
+        """The request for ``body``, signed (or with the API key) as the last step."""
         signing_region = region(call)
-        body = embeddings_body(call) if call.endpoint == "embeddings" \
-            else converse_body(call)
         request = HttpRequest("POST", url(call, signing_region), json_headers(call),
                               dumps(body))
-        return self.authorize(call, signing_region, request)
-
-    def authorize(self, call: Call, signing_region: str,
-                  request: HttpRequest) -> HttpRequest:
         credentials = explicit_credentials(call)
         if credentials is None and call.api_key:
-            request.headers["Authorization"] = f"Bearer {call.api_key}"
+            request.headers.update(bearer(call.api_key))
             return request
         if credentials is None:
             credentials = environment_credentials(call)
         request.headers = signed_headers(credentials, signing_region, request)
         return request
 
-    def parse(self, call: Call, status: int, headers: Mapping[str, str],
-              content: bytes) -> dict:
-        payload = json_answer(call, status, content)
-        if call.endpoint == "embeddings":
-            return parse_embeddings(call, payload, headers)
+    def parse_chat(self, call: Call, payload: Mapping[str, Any]) -> dict:
         return parse_converse(call, payload)
 
-    def stream(self, call: Call, raw: Iterator[bytes]) -> Iterator[dict]:
+    def parse_embeddings(self, call: Call, payload: Mapping[str, Any],
+                         headers: Mapping[str, str]) -> dict:
+        return parse_embeddings(call, payload, headers)
+
+    def stream_chat(self, call: Call, raw: Iterator[bytes]) -> Iterator[dict]:
         return ConverseStream(call).relay(raw)
 
     def error(self, call: Call, status: int, headers: Mapping[str, str],

@@ -21,22 +21,25 @@ from typing import Any
 
 from app import errors
 from app.providers.base import Call, dumps
+from app.providers.media import inline_image
 from app.providers.openai_request import (
+    add_turn,
     chat_messages,
     content_text,
-    image_data,
+    function_tools,
     max_tokens,
     passthrough,
     refuse,
     requested,
     stop_list,
     tool_arguments,
+    tool_choice,
 )
 from app.providers.openai_shapes import assistant_message, completion, tool_call, usage
 
 HANDLED = frozenset({
-    "messages", "prompt", "max_tokens", "max_completion_tokens", "temperature",
-    "top_p", "stop", "tools", "tool_choice", "response_format",
+    "messages", "max_tokens", "max_completion_tokens", "temperature", "top_p",
+    "stop", "tools", "tool_choice", "response_format",
 })
 
 # Converse request fields a client may send as they are.
@@ -76,7 +79,7 @@ def converse_body(call: Call) -> dict[str, Any]:
 
     optional = {
         "inferenceConfig": inference_config(params),
-        "toolConfig": tool_config(call, params),
+        "toolConfig": tool_config(call),
         "outputConfig": output_config(call, params),
     }
     body.update({name: value for name, value in optional.items() if value})
@@ -95,13 +98,7 @@ def conversation(call: Call) -> tuple[list[dict], list[dict]]:
             if text:
                 system.append({"text": text})
             continue
-        bedrock_role, blocks = message_blocks(call, message)
-        if not blocks:
-            continue
-        if turns and turns[-1]["role"] == bedrock_role:
-            turns[-1]["content"].extend(blocks)
-        else:
-            turns.append({"role": bedrock_role, "content": blocks})
+        add_turn(turns, *message_blocks(call, message))
     return system, turns
 
 
@@ -135,13 +132,13 @@ def user_blocks(call: Call, content: Any) -> list[dict]:
 
 
 def image_block(call: Call, part: Mapping[str, Any]) -> dict:
-    mime, data = image_data(call, part)
-    image_format = IMAGE_FORMATS.get(mime)
+    inline = inline_image(call, part)
+    image_format = IMAGE_FORMATS.get(inline.mime)
     if image_format is None:
         raise errors.InvalidRequest(
-            f"Bedrock takes png, jpeg, gif or webp images, not '{mime}'.",
+            f"Bedrock takes png, jpeg, gif or webp images, not '{inline.mime}'.",
             param="messages")
-    return {"image": {"format": image_format, "source": {"bytes": data}}}
+    return {"image": {"format": image_format, "source": {"bytes": inline.data}}}
 
 
 def assistant_blocks(message: Mapping[str, Any]) -> list[dict]:
@@ -153,7 +150,7 @@ def assistant_blocks(message: Mapping[str, Any]) -> list[dict]:
         blocks.append({"toolUse": {
             "toolUseId": call_item.get("id"),
             "name": function.get("name"),
-            "input": tool_arguments(call_item),
+            "input": tool_arguments(function.get("arguments")),
         }})
     return blocks
 
@@ -172,28 +169,23 @@ def inference_config(params: Mapping[str, Any]) -> dict[str, Any]:
         "maxTokens": max_tokens(params),
         "temperature": params.get("temperature"),
         "topP": params.get("top_p"),
-        "stopSequences": stop_list(params),
+        "stopSequences": stop_list(params) or None,
     }
     return {name: value for name, value in config.items() if value is not None}
 
 
-def tool_config(call: Call, params: Mapping[str, Any]) -> dict[str, Any] | None:
-    tools = [spec for tool in params.get("tools") or ()
-             if (spec := tool_spec(call, tool)) is not None]
+def tool_config(call: Call) -> dict[str, Any] | None:
+    tools = [tool_spec(tool["function"]) for tool in function_tools(call)]
     if not tools:
         return None
     config: dict[str, Any] = {"tools": tools}
-    choice = tool_choice(call, params.get("tool_choice"))
+    choice = choice_block(call)
     if choice:
         config["toolChoice"] = choice
     return config
 
 
-def tool_spec(call: Call, tool: Mapping[str, Any]) -> dict | None:
-    if tool.get("type") != "function":
-        refuse(call, "tools", "Bedrock takes only function tools.")
-        return None
-    function = tool.get("function") or {}
+def tool_spec(function: Mapping[str, Any]) -> dict:
     schema = function.get("parameters") or {"type": "object", "properties": {}}
     spec: dict[str, Any] = {"name": function.get("name"),
                             "inputSchema": {"json": schema}}
@@ -204,13 +196,14 @@ def tool_spec(call: Call, tool: Mapping[str, Any]) -> dict | None:
     return {"toolSpec": spec}
 
 
-def tool_choice(call: Call, choice: Any) -> dict | None:
-    if choice is None or choice == "auto":
+def choice_block(call: Call) -> dict | None:
+    choice = tool_choice(call)
+    if choice is None or choice.mode == "auto":
         return None
-    if choice == "required":
+    if choice.mode == "required":
         return {"any": {}}
-    if isinstance(choice, Mapping) and (choice.get("function") or {}).get("name"):
-        return {"tool": {"name": choice["function"]["name"]}}
+    if choice.name is not None:
+        return {"tool": {"name": choice.name}}
     refuse(call, "tool_choice", "Bedrock has no 'none' choice; leave out the tools.")
     return None
 
@@ -254,7 +247,7 @@ def converse_usage(raw: Any) -> dict[str, Any]:
     """OpenAI usage from Converse's; cache reads count as cached prompt tokens."""
     raw = raw if isinstance(raw, Mapping) else {}
     return usage(int(raw.get("inputTokens") or 0), int(raw.get("outputTokens") or 0),
-                 int(raw.get("cacheReadInputTokens") or 0))
+                 cached=int(raw.get("cacheReadInputTokens") or 0))
 
 
 def parse_converse(call: Call, payload: Mapping[str, Any]) -> dict[str, Any]:

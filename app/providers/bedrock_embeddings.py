@@ -16,7 +16,8 @@ from typing import Any
 from app import errors
 from app.providers.base import Call
 from app.providers.openai_request import embedding_inputs, passthrough, requested
-from app.providers.openai_shapes import embeddings, header
+from app.providers.openai_shapes import embeddings
+from app.providers.translating import header
 
 HANDLED = frozenset({"input", "dimensions", "encoding_format"})
 

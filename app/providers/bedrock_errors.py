@@ -14,8 +14,14 @@ from collections.abc import Mapping
 from typing import Any
 
 from app import errors
-from app.providers.base import build_error, error_message, loads_or_none
-from app.providers.openai_shapes import header
+from app.providers.base import (
+    TextTable,
+    build_error,
+    class_by_text,
+    error_message,
+    loads_or_none,
+)
+from app.providers.translating import header
 
 _BY_NAME: dict[str, type[errors.GatewayError]] = {
     "ValidationException": errors.InvalidRequest,
@@ -37,35 +43,32 @@ _BY_NAME: dict[str, type[errors.GatewayError]] = {
 }
 
 # Signature and token failures sometimes come back as AccessDeniedException.
-_AUTH_TEXT = (
-    "security token included in the request is invalid",
-    "signature we calculated does not match",
-    "security token included in the request is expired",
-    "unable to locate credentials",
+_AUTH_TEXT: TextTable = (
+    (("security token included in the request is invalid",
+      "signature we calculated does not match",
+      "security token included in the request is expired",
+      "unable to locate credentials"),
+     errors.AuthenticationError),
 )
-_CONTEXT_TEXT = (
-    "too many tokens", "expected maxlength:", "input is too long",
-    "too many input tokens", "prompt is too long", "context window",
-)
-_POLICY_TEXT = (
-    "content filtering policy", "blocked by guardrail", "guardrail intervened",
-    "content_filtered", "responsible ai policy",
+# Read only for a ValidationException.
+_VALIDATION_TEXT: TextTable = (
+    (("too many tokens", "expected maxlength:", "input is too long",
+      "too many input tokens", "prompt is too long", "context window"),
+     errors.ContextWindowExceeded),
+    (("content filtering policy", "blocked by guardrail", "guardrail intervened",
+      "content_filtered", "responsible ai policy"),
+     errors.ContentPolicyViolation),
 )
 
 
 def error_class(name: str, message: str, status: int) -> type[errors.GatewayError]:
     """The gateway class for a Bedrock exception name and its message."""
-    text = message.lower()
-    if any(fragment in text for fragment in _AUTH_TEXT):
+    if class_by_text(message, _AUTH_TEXT) is not None:
         return errors.AuthenticationError
     cls = _BY_NAME.get(name) or errors.class_for_upstream_status(status)
     if cls is not errors.InvalidRequest:
         return cls
-    if any(fragment in text for fragment in _CONTEXT_TEXT):
-        return errors.ContextWindowExceeded
-    if any(fragment in text for fragment in _POLICY_TEXT):
-        return errors.ContentPolicyViolation
-    return cls
+    return class_by_text(message, _VALIDATION_TEXT) or cls
 
 
 def exception_name(headers: Mapping[str, str], payload: Any) -> str:

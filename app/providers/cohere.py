@@ -19,16 +19,16 @@ vectors with ``input_type`` ``search_document`` unless the client sends its own.
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Iterator, Mapping
 from typing import Any
 
 from app import errors
 from app.providers.base import (
-    Adapter,
     Call,
     HttpRequest,
+    TextTable,
     build_error,
+    class_by_text,
     dumps,
     error_message,
     loads_or_none,
@@ -38,19 +38,25 @@ from app.providers.openai_request import (
     chat_messages,
     content_text,
     embedding_inputs,
+    function_tools,
     max_tokens,
     passthrough,
     refuse,
     requested,
     stop_list,
+    tool_choice,
 )
 from app.providers.openai_shapes import (
     assistant_message,
     completion,
     embeddings,
-    json_answer,
-    json_headers,
     tool_call,
+)
+from app.providers.translating import (
+    TranslatingAdapter,
+    bearer,
+    json_headers,
+    required_key,
 )
 
 logger = logging.getLogger(__name__)
@@ -59,7 +65,7 @@ DEFAULT_CHAT_URL = "https://api.cohere.com/v2/chat"
 KEY_VARIABLES = ("COHERE_API_KEY", "CO_API_KEY")
 
 HANDLED = frozenset({
-    "messages", "prompt", "max_tokens", "max_completion_tokens", "temperature",
+    "messages", "max_tokens", "max_completion_tokens", "temperature",
     "top_p", "stop", "seed", "frequency_penalty", "presence_penalty", "tools",
     "tool_choice", "response_format",
 })
@@ -73,8 +79,11 @@ _BY_STATUS: dict[int, type[errors.GatewayError]] = {
     498: errors.AuthenticationError,
     499: errors.BadGateway,
 }
-_CONTEXT_TEXT = ("too many tokens",)
-_AUTH_TEXT = ("invalid api token", "no api key provided")
+# Read only for a 400: Cohere gives these no code of their own.
+_BAD_REQUEST_TEXT: TextTable = (
+    (("invalid api token", "no api key provided"), errors.AuthenticationError),
+    (("too many tokens",), errors.ContextWindowExceeded),
+)
 
 
 def chat_url(call: Call) -> str:
@@ -87,32 +96,20 @@ def embed_url(call: Call) -> str:
         else base + "/embed"
 
 
-def api_key(call: Call) -> str | None:
-    """The deployment's key, else the environment's where the deployment may use it."""
-    if call.api_key:
-        return call.api_key
-    if not call.use_environment_credentials:
-        raise errors.InvalidRequest(
-            "This Cohere deployment has no credentials: set an api_key.",
-            param="model")
-    return next((os.environ[name] for name in KEY_VARIABLES
-                 if os.environ.get(name)), None)
-
-
 def chat_body(call: Call) -> dict[str, Any]:
     params = requested(call, HANDLED)
     body: dict[str, Any] = {"model": call.model, "messages": messages(call)}
     options = {
         "temperature": params.get("temperature"), "p": params.get("top_p"),
-        "max_tokens": max_tokens(params), "stop_sequences": stop_list(params),
+        "max_tokens": max_tokens(params), "stop_sequences": stop_list(params) or None,
         "seed": params.get("seed"),
         "frequency_penalty": params.get("frequency_penalty"),
         "presence_penalty": params.get("presence_penalty"),
-        "tool_choice": tool_choice(call, params.get("tool_choice")),
+        "tool_choice": choice_value(call),
         "response_format": response_format(call, params.get("response_format")),
     }
     body.update({name: value for name, value in options.items() if value is not None})
-    add_tools(call, body, params.get("tools"))
+    add_tools(call, body)
     if call.stream:
         body["stream"] = True
     body.update(passthrough(call))
@@ -176,27 +173,24 @@ def tool_calls(items: Any) -> list[dict[str, Any]]:
     return calls
 
 
-def add_tools(call: Call, body: dict[str, Any], tools: Any) -> None:
+def add_tools(call: Call, body: dict[str, Any]) -> None:
     """Function tools as OpenAI shapes them; a strict one turns on strict_tools."""
     kept = []
-    for tool in tools or ():
-        if tool.get("type") != "function":
-            refuse(call, "tools", "Cohere takes only function tools.")
-            continue
-        function = {k: v for k, v in (tool.get("function") or {}).items()
-                    if k != "strict"}
+    for tool in function_tools(call):
+        function = {k: v for k, v in tool["function"].items() if k != "strict"}
         kept.append({"type": "function", "function": function})
-        if (tool.get("function") or {}).get("strict"):
+        if tool["function"].get("strict"):
             body["strict_tools"] = True
     if kept:
         body["tools"] = kept
 
 
-def tool_choice(call: Call, choice: Any) -> str | None:
-    if choice is None or choice == "auto":
+def choice_value(call: Call) -> str | None:
+    choice = tool_choice(call)
+    if choice is None or choice.mode == "auto":
         return None
-    if choice in ("required", "none"):
-        return str(choice).upper()
+    if choice.name is None:
+        return choice.mode.upper()
     refuse(call, "tool_choice", "Cohere cannot be made to call one named tool.")
     return None
 
@@ -226,63 +220,52 @@ def embed_body(call: Call) -> dict[str, Any]:
     return body
 
 
-def parse_chat(call: Call, payload: Mapping[str, Any]) -> dict[str, Any]:
-    found = payload.get("message") or {}
-    texts, thinking = [], []
-    for item in found.get("content") or ():
-        if item.get("type") == "text":
-            texts.append(item.get("text") or "")
-        elif item.get("type") == "thinking":
-            thinking.append(item.get("thinking") or "")
-    calls = tool_calls(found.get("tool_calls"))
-    text = "".join(texts) if texts or not calls else None
-    reasoning = "".join(thinking) or found.get("tool_plan")
-    finish = finish_reason(payload.get("finish_reason"), "")
-    return completion(call, assistant_message(text, calls, reasoning), finish,
-                      tokens(payload.get("usage")))
-
-
-def parse_embed(call: Call, payload: Mapping[str, Any]) -> dict[str, Any]:
-    found = payload.get("embeddings")
-    vectors = found.get("float") if isinstance(found, Mapping) else found
-    if not isinstance(vectors, list):
-        raise errors.BadGateway("Cohere answered with no float embeddings.")
-    meta = payload.get("meta") or {}
-    counted = (meta.get("tokens") or meta.get("billed_units") or {}).get("input_tokens")
-    return embeddings(call, vectors, int(counted or 0))
-
-
-class CohereAdapter(Adapter):
+class CohereAdapter(TranslatingAdapter):
     name = "cohere"
 
-    def build(self, call: Call) -> HttpRequest:
-        headers = json_headers(call, api_key(call))
-        if call.endpoint == "embeddings":
-            url, body = embed_url(call), embed_body(call)
-        else:
-            url, body = chat_url(call), chat_body(call)
-        return HttpRequest("POST", url, headers, dumps(body))
+    def build_chat(self, call: Call) -> HttpRequest:
+        headers = json_headers(call, bearer(required_key(call, KEY_VARIABLES)))
+        return HttpRequest("POST", chat_url(call), headers, dumps(chat_body(call)))
 
-    def parse(self, call: Call, status: int, headers: Mapping[str, str],
-              content: bytes) -> dict:
-        payload = json_answer(call, status, content)
-        if call.endpoint == "embeddings":
-            return parse_embed(call, payload)
-        return parse_chat(call, payload)
+    def build_embeddings(self, call: Call) -> HttpRequest:
+        headers = json_headers(call, bearer(required_key(call, KEY_VARIABLES)))
+        return HttpRequest("POST", embed_url(call), headers, dumps(embed_body(call)))
 
-    def stream(self, call: Call, raw: Iterator[bytes]) -> Iterator[dict]:
+    def parse_chat(self, call: Call, payload: Mapping[str, Any]) -> dict:
+        found = payload.get("message") or {}
+        texts, thinking = [], []
+        for item in found.get("content") or ():
+            if item.get("type") == "text":
+                texts.append(item.get("text") or "")
+            elif item.get("type") == "thinking":
+                thinking.append(item.get("thinking") or "")
+        calls = tool_calls(found.get("tool_calls"))
+        text = "".join(texts) if texts or not calls else None
+        reasoning = "".join(thinking) or found.get("tool_plan")
+        finish = finish_reason(payload.get("finish_reason"), "")
+        return completion(call, assistant_message(text, calls, reasoning), finish,
+                          tokens(payload.get("usage")))
+
+    def parse_embeddings(self, call: Call, payload: Mapping[str, Any],
+                         headers: Mapping[str, str]) -> dict:
+        found = payload.get("embeddings")
+        vectors = found.get("float") if isinstance(found, Mapping) else found
+        if not isinstance(vectors, list):
+            raise errors.BadGateway("Cohere answered with no float embeddings.")
+        meta = payload.get("meta") or {}
+        counted = meta.get("tokens") or meta.get("billed_units") or {}
+        return embeddings(call, vectors, int(counted.get("input_tokens") or 0))
+
+    def stream_chat(self, call: Call, raw: Iterator[bytes]) -> Iterator[dict]:
         return CohereStream(call).relay(raw)
 
     def error(self, call: Call, status: int, headers: Mapping[str, str],
               content: bytes) -> errors.GatewayError:
         payload = loads_or_none(content)
-        text = error_message(payload, status).lower()
         cls = _BY_STATUS.get(status) or errors.class_for_upstream_status(status)
         if cls is errors.InvalidRequest:
-            if any(fragment in text for fragment in _AUTH_TEXT):
-                cls = errors.AuthenticationError
-            elif any(fragment in text for fragment in _CONTEXT_TEXT):
-                cls = errors.ContextWindowExceeded
+            message = error_message(payload, status)
+            cls = class_by_text(message, _BAD_REQUEST_TEXT) or cls
         error = build_error(cls, payload, status, headers)
         if status == 402:
             error.code = "insufficient_quota"

@@ -22,9 +22,18 @@ from collections.abc import Mapping
 from typing import Any
 
 from app import errors
-from app.providers import media, params
+from app.providers import media
 from app.providers.base import Call, dumps, loads_or_none
-from app.providers.shapes import arguments_object, text_of
+from app.providers.openai_request import (
+    ToolChoice,
+    add_turn,
+    chat_messages,
+    content_text,
+    function_tools,
+    refuse,
+    tool_arguments,
+    tool_choice,
+)
 
 # Gemini 3 needs each function call's thoughtSignature back with the call; it
 # rides in the tool call id the client returns, after this mark.
@@ -48,50 +57,39 @@ def signature_of(ident: str) -> str | None:
 
 def translate(call: Call) -> tuple[dict | None, list[dict]]:
     """The ``systemInstruction`` (or None) and the ``contents`` of the chat."""
-    messages = call.body.get("messages")
-    if not isinstance(messages, list) or not messages:
-        raise errors.InvalidRequest("'messages' must be a non-empty list.",
-                                    param="messages")
+    messages = chat_messages(call)
     names = tool_names(messages)
     system: list[dict] = []
     contents: list[dict] = []
     for message in messages:
-        role = message.get("role") if isinstance(message, Mapping) else None
+        role = message.get("role")
         if role in ("system", "developer"):
-            text = text_of(message.get("content"))
+            text = content_text(message.get("content"))
             system.extend([{"text": text}] if text else [])
         elif role == "user":
-            add_turn(contents, "user", parts(message.get("content"), call))
+            add_turn(contents, "user", parts(message.get("content"), call), "parts")
         elif role == "assistant":
-            add_turn(contents, "model", model_parts(message, call))
+            add_turn(contents, "model", model_parts(message, call), "parts")
         elif role == "tool":
-            add_turn(contents, "user", [function_response(message, names)])
+            add_turn(contents, "user", [function_response(message, names)],
+                     "parts")
         else:
             raise errors.InvalidRequest(f"Unsupported message role '{role}'.",
                                         param="messages")
     return ({"parts": system} if system else None), contents
 
 
-def tool_names(messages: list[Any]) -> dict[str, str]:
+def tool_names(messages: list[Mapping[str, Any]]) -> dict[str, str]:
     """Each earlier tool call's id mapped to its function's name."""
     names = {}
     for message in messages:
-        if not isinstance(message, Mapping) or message.get("role") != "assistant":
+        if message.get("role") != "assistant":
             continue
         for item in message.get("tool_calls") or ():
             function = item.get("function") if isinstance(item, Mapping) else None
             if isinstance(function, Mapping) and item.get("id"):
                 names[str(item["id"])] = str(function.get("name"))
     return names
-
-
-def add_turn(contents: list[dict], role: str, new_parts: list[dict]) -> None:
-    if not new_parts:
-        return
-    if contents and contents[-1]["role"] == role:
-        contents[-1]["parts"].extend(new_parts)
-    else:
-        contents.append({"role": role, "parts": new_parts})
 
 
 def parts(content: Any, call: Call) -> list[dict]:
@@ -128,8 +126,8 @@ def image_part(url: str, call: Call) -> dict | None:
         mime = mimetypes.guess_type(url)[0] or "image/jpeg"
         return {"fileData": {"mimeType": mime, "fileUri": url}}
     if url.startswith(("https://", "http://")):
-        params.refuse(call, "messages", "Gemini takes images inline or from "
-                      "Google storage: send this image as a base64 data URL.")
+        refuse(call, "messages", "Gemini takes images inline or from Google "
+               "storage: send this image as a base64 data URL.")
         return None
     raise errors.InvalidRequest("An image URL must be a base64 data URL or a "
                                 "gs:// URI.", param="messages")
@@ -145,7 +143,7 @@ def model_parts(message: Mapping[str, Any], call: Call) -> list[dict]:
                                         param="messages")
         part: dict[str, Any] = {"functionCall": {
             "name": function["name"],
-            "args": arguments_object(function.get("arguments"))}}
+            "args": tool_arguments(function.get("arguments"))}}
         signature = signature_of(str(item.get("id") or ""))
         if signature:
             part["thoughtSignature"] = signature
@@ -160,7 +158,7 @@ def function_response(message: Mapping[str, Any], names: dict[str, str]) -> dict
         raise errors.InvalidRequest(
             "A tool message must answer a tool_call_id of an earlier assistant "
             "message.", param="messages")
-    text = text_of(message.get("content"))
+    text = content_text(message.get("content"))
     value = loads_or_none(text.encode())
     response = value if isinstance(value, dict) else {"output": text}
     return {"functionResponse": {"name": name, "response": response}}
@@ -168,24 +166,19 @@ def function_response(message: Mapping[str, Any], names: dict[str, str]) -> dict
 
 def tool_fields(call: Call) -> dict:
     """``tools`` and ``toolConfig``; a choice without tools is left out."""
-    tools = call.body.get("tools")
+    tools = function_tools(call)
     if not tools:
         return {}
-    if not isinstance(tools, list):
-        raise errors.InvalidRequest("'tools' must be a list.", param="tools")
     out: dict[str, Any] = {
         "tools": [{"functionDeclarations": [declaration(t) for t in tools]}]}
-    config = calling_config(call.body.get("tool_choice"))
+    config = calling_config(tool_choice(call))
     if config:
         out["toolConfig"] = {"functionCallingConfig": config}
     return out
 
 
-def declaration(tool: Any) -> dict:
-    function = tool.get("function") if isinstance(tool, Mapping) else None
-    if not isinstance(function, Mapping) or tool.get("type") != "function":
-        raise errors.InvalidRequest("Only function tools are supported.",
-                                    param="tools")
+def declaration(tool: Mapping[str, Any]) -> dict:
+    function = tool["function"]
     out = {"name": function.get("name")}
     if function.get("description"):
         out["description"] = function["description"]
@@ -194,16 +187,12 @@ def declaration(tool: Any) -> dict:
     return out
 
 
-def calling_config(choice: Any) -> dict:
+def calling_config(choice: ToolChoice | None) -> dict:
     if choice is None:
         return {}
-    if isinstance(choice, str) and choice in _TOOL_MODES:
-        return {"mode": _TOOL_MODES[choice]}
-    function = choice.get("function") if isinstance(choice, Mapping) else None
-    name = function.get("name") if isinstance(function, Mapping) else None
-    if not isinstance(name, str):
-        raise errors.InvalidRequest("Unknown tool_choice.", param="tool_choice")
-    return {"mode": "ANY", "allowedFunctionNames": [name]}
+    if choice.name is not None:
+        return {"mode": "ANY", "allowedFunctionNames": [choice.name]}
+    return {"mode": _TOOL_MODES[choice.mode]}
 
 
 def arguments_json(args: Any) -> str:

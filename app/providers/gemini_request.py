@@ -8,10 +8,11 @@ placed where Google wants them: a generation field (``top_k``, ``topK``,
 (``safety_settings``, ``cachedContent``, ``labels``, ...) at the top level, in
 the REST API's camelCase spelling.
 
-Refused, or dropped under drop_params: ``logprobs``/``top_logprobs`` (their
-answers are not translated back), ``logit_bias``, ``parallel_tool_calls:
-false``, and OpenAI-only features (audio output, predictions, web search,
-legacy ``functions``, ``service_tier``, ``store``). ``user`` is ignored.
+Refused, or dropped under drop_params: every OpenAI param outside HANDLED:
+``logprobs``/``top_logprobs`` (their answers are not translated back),
+``logit_bias``, ``parallel_tool_calls: false``, and OpenAI-only features
+(audio output, predictions, web search, legacy ``functions``,
+``service_tier``, ``store``). ``user`` is ignored.
 """
 
 from __future__ import annotations
@@ -21,14 +22,22 @@ from collections.abc import Mapping
 from typing import Any
 
 from app import errors
-from app.providers import gemini_messages, params, shapes
+from app.providers import gemini_messages
 from app.providers.base import Call
-
-UNSUPPORTED = (
-    "logprobs", "top_logprobs", "logit_bias", "parallel_tool_calls",
-    "modalities", "audio", "prediction", "web_search_options", "verbosity",
-    "functions", "function_call", "service_tier", "store",
+from app.providers.openai_request import (
+    asked,
+    embedding_inputs,
+    max_tokens,
+    passthrough,
+    requested,
+    stop_list,
 )
+
+HANDLED = frozenset({
+    "messages", "temperature", "top_p", "n", "seed", "presence_penalty",
+    "frequency_penalty", "stop", "max_tokens", "max_completion_tokens", "tools",
+    "tool_choice", "response_format", "reasoning_effort",
+})
 
 # OpenAI param -> generationConfig field, for params that map one to one.
 _GENERATION_PARAMS = {
@@ -60,14 +69,14 @@ def camel(name: str) -> str:
 
 def request_body(call: Call) -> dict:
     """The ``generateContent`` body for a chat ``call``."""
-    params.refuse_all(call, UNSUPPORTED)
+    requested(call, HANDLED)
     system, contents = gemini_messages.translate(call)
     body: dict[str, Any] = {"contents": contents}
     if system:
         body["systemInstruction"] = system
     body.update(gemini_messages.tool_fields(call))
     config = generation_config(call)
-    for key, value in params.passthrough(call).items():
+    for key, value in passthrough(call).items():
         place(camel(key), value, body, config)
     if config:
         body["generationConfig"] = config
@@ -87,11 +96,11 @@ def place(name: str, value: Any, body: dict, config: dict) -> None:
 def generation_config(call: Call) -> dict:
     body = call.body
     config = {field: body[name] for name, field in _GENERATION_PARAMS.items()
-              if params.asked(body, name)}
-    limit = params.max_output_tokens(body)
+              if asked(body, name)}
+    limit = max_tokens(body)
     if limit:
         config["maxOutputTokens"] = limit
-    stops = params.stop_list(body)
+    stops = stop_list(body)
     if stops:
         config["stopSequences"] = stops
     config.update(response_format(body.get("response_format")))
@@ -125,7 +134,7 @@ def thinking(effort: Any) -> dict:
 
 def embed_options(call: Call) -> dict:
     """``dimensions`` and the pass-through embedding fields (``task_type``...)."""
-    options = {camel(key): value for key, value in params.passthrough(call).items()}
+    options = {camel(key): value for key, value in passthrough(call).items()}
     if call.body.get("dimensions") is not None:
         options["outputDimensionality"] = call.body["dimensions"]
     return options
@@ -133,7 +142,7 @@ def embed_options(call: Call) -> dict:
 
 def embed_request(call: Call, model: str) -> tuple[str, dict]:
     """The Gemini embedding method and body: one text, or a batch for a list."""
-    texts = shapes.embedding_inputs(call)
+    texts = embedding_inputs(call)
     options = embed_options(call)
     if isinstance(call.body.get("input"), str):
         return "embedContent", {"content": {"parts": [{"text": texts[0]}]},

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from app import errors
-from app.providers import gemini_messages, google_errors, shapes, sse
+from app.providers import gemini_messages, google_errors, openai_shapes, sse
 from app.providers.base import Call, loads_or_none
 
 _FILTERED = frozenset({
@@ -41,10 +41,10 @@ def usage_block(meta: Mapping[str, Any]) -> dict:
     thoughts = int(meta.get("thoughtsTokenCount") or 0)
     completion = int(meta.get("candidatesTokenCount") or 0) + thoughts
     total = meta.get("totalTokenCount")
-    return shapes.usage(prompt, completion,
-                        int(total) if total is not None else None,
-                        cached=int(meta.get("cachedContentTokenCount") or 0),
-                        reasoning=thoughts)
+    return openai_shapes.usage(prompt, completion,
+                               int(total) if total is not None else None,
+                               cached=int(meta.get("cachedContentTokenCount") or 0),
+                               reasoning=thoughts)
 
 
 @dataclass
@@ -63,8 +63,8 @@ def sort_parts(candidate: Mapping[str, Any]) -> Parts:
             function = part["functionCall"] or {}
             ident = gemini_messages.call_id(function, part.get("thoughtSignature"))
             arguments = gemini_messages.arguments_json(function.get("args"))
-            found.calls.append(shapes.tool_call(ident, function.get("name") or "",
-                                                arguments))
+            found.calls.append(openai_shapes.tool_call(
+                ident, function.get("name") or "", arguments))
         elif part.get("thought"):
             found.reasoning += part.get("text") or ""
         else:
@@ -74,90 +74,80 @@ def sort_parts(candidate: Mapping[str, Any]) -> Parts:
 
 def choice(position: int, candidate: Mapping[str, Any]) -> dict:
     found = sort_parts(candidate)
-    message: dict[str, Any] = {
-        "role": "assistant",
-        "content": found.text if found.text or not found.calls else None,
-    }
-    if found.calls:
-        message["tool_calls"] = found.calls
-    if found.reasoning:
-        message["reasoning_content"] = found.reasoning
+    text = found.text if found.text or not found.calls else None
+    message = openai_shapes.assistant_message(text, found.calls, found.reasoning)
     reason = finish_reason(candidate.get("finishReason"), bool(found.calls))
-    return {"index": candidate.get("index", position), "message": message,
-            "logprobs": None, "finish_reason": reason}
-
-
-def blocked_choice() -> dict:
-    return {"index": 0, "message": {"role": "assistant", "content": ""},
-            "logprobs": None, "finish_reason": "content_filter"}
+    return openai_shapes.choice(message, reason, candidate.get("index", position))
 
 
 def chat_response(call: Call, payload: Mapping[str, Any]) -> dict:
-    """A ``chat.completion`` from a ``generateContent`` answer."""
+    """A ``chat.completion`` from a ``generateContent`` answer; a prompt blocked
+    before any candidate answers with empty content and ``content_filter``."""
     candidates = payload.get("candidates") or []
     choices = [choice(position, candidate)
                for position, candidate in enumerate(candidates)]
     if not choices:
-        choices = [blocked_choice()]
-    return shapes.chat_response(call, choices,
-                                usage_block(payload.get("usageMetadata") or {}))
+        blocked = openai_shapes.assistant_message("", [])
+        choices = [openai_shapes.choice(blocked, "content_filter")]
+    return openai_shapes.chat_response(
+        call, choices, usage_block(payload.get("usageMetadata") or {}))
+
+
+def check_answer(payload: Mapping[str, Any]) -> None:
+    """A 200 answer may still carry Google's error object; raise it."""
+    if "error" in payload:
+        raise google_errors.in_band_error(payload)
 
 
 class StreamTranslator:
     """Turns the events of one ``streamGenerateContent?alt=sse`` stream into chunks."""
 
     def __init__(self, call: Call) -> None:
-        self.call = call
-        self.writer = shapes.ChunkWriter(call)
+        self.chunks = openai_shapes.Chunks(call)
         self.started: set[int] = set()
         self.tool_counts: dict[int, int] = {}
-        self.usage: Mapping[str, Any] = {}
-        self.finished = False
 
     def run(self, raw: Iterable[bytes]) -> Iterator[dict]:
         for event in sse.events(raw):
             payload = google_errors.unwrap(loads_or_none(event.data.encode()))
             if not isinstance(payload, dict):
                 raise errors.BadGateway("Google sent a malformed stream event.")
-            if "error" in payload:
-                raise google_errors.in_band_error(payload)
+            check_answer(payload)
             yield from self.feed(payload)
-        if not self.finished:
-            raise errors.BadGateway("The stream ended before a finish reason.")
-        if self.call.include_usage:
-            yield self.writer.usage(usage_block(self.usage))
+        yield from self.chunks.close()
 
     def feed(self, payload: Mapping[str, Any]) -> Iterator[dict]:
-        self.usage = payload.get("usageMetadata") or self.usage
+        meta = payload.get("usageMetadata")
+        if meta:
+            self.chunks.tokens = usage_block(meta)
         candidates = payload.get("candidates") or []
         for position, candidate in enumerate(candidates):
             yield from self.candidate(candidate.get("index", position), candidate)
         if not candidates and (payload.get("promptFeedback") or {}).get(
                 "blockReason"):
             yield from self.start(0)
-            self.finished = True
-            yield self.writer.delta({}, 0, "content_filter")
+            yield self.chunks.finish("content_filter")
 
     def start(self, index: int) -> Iterator[dict]:
         if index not in self.started:
             self.started.add(index)
-            yield self.writer.delta({"role": "assistant", "content": ""}, index)
+            yield self.chunks.delta({"role": "assistant", "content": ""}, index=index)
 
     def candidate(self, index: int, candidate: Mapping[str, Any]) -> Iterator[dict]:
         yield from self.start(index)
         found = sort_parts(candidate)
         if found.reasoning:
-            yield self.writer.delta({"reasoning_content": found.reasoning}, index)
+            yield self.chunks.delta({"reasoning_content": found.reasoning},
+                                    index=index)
         if found.text:
-            yield self.writer.delta({"content": found.text}, index)
+            yield self.chunks.delta({"content": found.text}, index=index)
         if found.calls:
-            yield self.writer.delta({"tool_calls": self.number(index, found.calls)},
-                                    index)
+            yield self.chunks.delta({"tool_calls": self.number(index, found.calls)},
+                                    index=index)
         reason = candidate.get("finishReason")
         if reason:
-            self.finished = True
             has_calls = self.tool_counts.get(index, 0) > 0
-            yield self.writer.delta({}, index, finish_reason(reason, has_calls))
+            yield self.chunks.finish(finish_reason(reason, has_calls), index)
 
     def number(self, index: int, calls: list[dict]) -> list[dict]:
         """Give each call its position among the candidate's tool calls."""
@@ -176,5 +166,5 @@ def embeddings_response(call: Call, payload: Mapping[str, Any],
     if len(vectors) != len(texts):
         raise errors.BadGateway("Gemini answered a different number of embeddings.")
     meta = payload.get("usageMetadata") or {}
-    tokens = meta.get("promptTokenCount") or shapes.estimate_tokens(texts)
-    return shapes.embedding_list(call, vectors, int(tokens))
+    tokens = meta.get("promptTokenCount") or openai_shapes.estimate_tokens(texts)
+    return openai_shapes.embeddings(call, vectors, int(tokens))

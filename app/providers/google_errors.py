@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from app import errors
-from app.providers.base import build_error, loads_or_none
+from app.providers.base import TextTable, build_error, class_by_text, loads_or_none
 
 _BY_STATUS_NAME: dict[str, type[errors.GatewayError]] = {
     "INVALID_ARGUMENT": errors.InvalidRequest,
@@ -36,13 +36,17 @@ _BY_STATUS_NAME: dict[str, type[errors.GatewayError]] = {
 }
 
 # Message texts (lower case) and detail reasons that say more than the status.
-_AUTH_TEXT = ("api key not valid", "api key expired")
 _AUTH_REASONS = frozenset({"API_KEY_INVALID", "API_KEY_EXPIRED"})
-_CONTEXT_TEXT = ("exceeds the maximum number of tokens",
-                 "request payload size exceeds")
-_POLICY_TEXT = ("the response was blocked",
-                "output blocked by content filtering policy")
-_RATE_TEXT = ("quota exceeded for", "resource exhausted")
+_CLIENT_TEXT: TextTable = (
+    (("api key not valid", "api key expired"), errors.AuthenticationError),
+    (("exceeds the maximum number of tokens", "request payload size exceeds"),
+     errors.ContextWindowExceeded),
+    (("the response was blocked", "output blocked by content filtering policy"),
+     errors.ContentPolicyViolation),
+)
+_ANY_TEXT: TextTable = (
+    (("quota exceeded for", "resource exhausted"), errors.RateLimited),
+)
 
 _DELAY = re.compile(r"(\d+(?:\.\d+)?)s")
 
@@ -67,16 +71,16 @@ def reasons(inner: Mapping[str, Any]) -> set[str]:
 def error_class(status: int | None, payload: Any) -> type[errors.GatewayError]:
     """The class for a Google error: message and reasons, status name, status."""
     inner = inner_error(payload)
-    message = str(inner.get("message") or "").lower()
+    message = str(inner.get("message") or "")
     if status is None or 400 <= status < 500:
-        if any(t in message for t in _AUTH_TEXT) or reasons(inner) & _AUTH_REASONS:
+        if reasons(inner) & _AUTH_REASONS:
             return errors.AuthenticationError
-        if any(text in message for text in _CONTEXT_TEXT):
-            return errors.ContextWindowExceeded
-        if any(text in message for text in _POLICY_TEXT):
-            return errors.ContentPolicyViolation
-    if any(text in message for text in _RATE_TEXT):
-        return errors.RateLimited
+        by_text = class_by_text(message, _CLIENT_TEXT)
+        if by_text is not None:
+            return by_text
+    by_text = class_by_text(message, _ANY_TEXT)
+    if by_text is not None:
+        return by_text
     by_name = _BY_STATUS_NAME.get(str(inner.get("status")))
     if by_name is not None:
         return by_name

@@ -1,4 +1,8 @@
-"""Reading the media parts of OpenAI messages: data URLs and remote URLs."""
+"""Reading the media parts of OpenAI messages: data URLs and remote URLs.
+
+Images, files and audio arrive as ``data:<mime>[;param=value];base64,<data>``
+URLs or, for images, as remote URLs that only some providers fetch themselves.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from app import errors
+from app.providers.base import Call
 
 _DATA_URL = re.compile(r"data:([\w.+-]+/[\w.+-]+)(?:;[\w.+-]+=[\w.+-]+)*;base64,(.*)",
                        re.DOTALL)
@@ -60,3 +65,17 @@ def audio_data(part: Mapping[str, Any]) -> Inline:
         raise errors.InvalidRequest("An input_audio part needs data and format.",
                                     param="messages")
     return Inline(f"audio/{fmt.lower()}", data)
+
+
+def inline_image(call: Call, part: Mapping[str, Any]) -> Inline:
+    """The payload of an image part that must travel inline.
+
+    Adapters do no I/O of their own, so an image given by http(s) URL is
+    refused rather than downloaded.
+    """
+    inline = data_url(image_url(part))
+    if inline is None:
+        raise errors.InvalidRequest(
+            f"Provider '{call.provider}' takes images only inline as base64 data "
+            "URLs (data:image/png;base64,...).", param="messages")
+    return inline

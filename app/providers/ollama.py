@@ -20,13 +20,11 @@ refused unless dropped. Ollama gives tool calls no ids: the gateway makes them.
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Iterator, Mapping
 from typing import Any
 
 from app import errors
 from app.providers.base import (
-    Adapter,
     Call,
     HttpRequest,
     build_error,
@@ -34,6 +32,7 @@ from app.providers.base import (
     error_message,
     loads_or_none,
 )
+from app.providers.media import inline_image
 from app.providers.ollama_stream import (
     OllamaStream,
     error_class,
@@ -45,19 +44,20 @@ from app.providers.openai_request import (
     chat_messages,
     content_text,
     embedding_inputs,
-    image_data,
+    function_tools,
     max_tokens,
     passthrough,
     refuse,
     requested,
     stop_list,
     tool_arguments,
+    tool_choice,
 )
-from app.providers.openai_shapes import (
-    assistant_message,
-    completion,
-    embeddings,
-    json_answer,
+from app.providers.openai_shapes import assistant_message, completion, embeddings
+from app.providers.translating import (
+    TranslatingAdapter,
+    bearer,
+    environment_value,
     json_headers,
 )
 
@@ -67,7 +67,7 @@ DEFAULT_BASE = "http://localhost:11434"
 KEY_VARIABLE = "OLLAMA_API_KEY"
 
 HANDLED = frozenset({
-    "messages", "prompt", "max_tokens", "max_completion_tokens", "temperature",
+    "messages", "max_tokens", "max_completion_tokens", "temperature",
     "top_p", "stop", "seed", "frequency_penalty", "presence_penalty", "tools",
     "tool_choice", "response_format", "reasoning_effort",
 })
@@ -86,7 +86,7 @@ def chat_body(call: Call) -> dict[str, Any]:
                             "stream": call.stream}
     options = {
         "temperature": params.get("temperature"), "top_p": params.get("top_p"),
-        "num_predict": max_tokens(params), "stop": stop_list(params),
+        "num_predict": max_tokens(params), "stop": stop_list(params) or None,
         "seed": params.get("seed"),
         "presence_penalty": params.get("presence_penalty"),
         "frequency_penalty": params.get("frequency_penalty"),
@@ -94,7 +94,7 @@ def chat_body(call: Call) -> dict[str, Any]:
     fields = {
         "options": {name: value for name, value in options.items()
                     if value is not None},
-        "tools": tools(call, params),
+        "tools": tools(call),
         "format": output_format(call, params.get("response_format")),
         "think": think(call, params.get("reasoning_effort")),
     }
@@ -133,7 +133,7 @@ def user_message(call: Call, content: Any) -> dict[str, Any]:
     for part in content if isinstance(content, list) else ():
         kind = part.get("type") if isinstance(part, Mapping) else None
         if kind == "image_url":
-            images.append(image_data(call, part)[1])
+            images.append(inline_image(call, part).data)
         elif kind != "text":
             raise errors.InvalidRequest(
                 f"Ollama does not take '{kind}' content parts.", param="messages")
@@ -149,26 +149,21 @@ def assistant(item: Mapping[str, Any], names: dict[str, str]) -> dict[str, Any]:
     for each in item.get("tool_calls") or ():
         name = (each.get("function") or {}).get("name", "")
         names[str(each.get("id"))] = name
-        calls.append({"function": {"name": name, "arguments": tool_arguments(each)}})
+        arguments = tool_arguments((each.get("function") or {}).get("arguments"))
+        calls.append({"function": {"name": name, "arguments": arguments}})
     if calls:
         result["tool_calls"] = calls
     return result
 
 
-def tools(call: Call, params: Mapping[str, Any]) -> list[dict[str, Any]] | None:
+def tools(call: Call) -> list[Mapping[str, Any]] | None:
     """Function tools; with ``tool_choice: "none"`` none are sent at all."""
-    choice = params.get("tool_choice")
-    if choice == "none":
+    choice = tool_choice(call)
+    if choice is not None and choice.mode == "none":
         return None
-    if choice not in (None, "auto"):
+    if choice is not None and choice.mode != "auto":
         refuse(call, "tool_choice", "Ollama always lets the model decide.")
-    kept = []
-    for tool in params.get("tools") or ():
-        if tool.get("type") == "function":
-            kept.append(tool)
-        else:
-            refuse(call, "tools", "Ollama takes only function tools.")
-    return kept or None
+    return function_tools(call) or None
 
 
 def output_format(call: Call, value: Any) -> Any:
@@ -213,55 +208,56 @@ def embed_body(call: Call) -> dict[str, Any]:
     return body
 
 
-def parse_chat(call: Call, payload: Mapping[str, Any]) -> dict[str, Any]:
-    found = payload.get("message") or {}
-    calls = openai_tool_calls(found.get("tool_calls"))
-    text = found.get("content") or ("" if not calls else None)
-    message = assistant_message(text, calls, found.get("thinking") or None)
-    finish = finish_reason(payload.get("done_reason"), bool(calls))
-    return completion(call, message, finish, tokens(payload))
-
-
-def parse_embed(call: Call, payload: Mapping[str, Any]) -> dict[str, Any]:
-    vectors = payload.get("embeddings")
-    if not isinstance(vectors, list):
-        raise errors.BadGateway("Ollama answered with no embeddings.")
-    return embeddings(call, vectors, int(payload.get("prompt_eval_count") or 0))
-
-
-class OllamaAdapter(Adapter):
+class OllamaAdapter(TranslatingAdapter):
     name = "ollama"
 
-    def build(self, call: Call) -> HttpRequest:
-        key = call.api_key
-        if not key and call.use_environment_credentials:
-            key = os.environ.get(KEY_VARIABLE)
-        headers = json_headers(call, key)
-        if call.endpoint == "embeddings":
-            path, body = "/api/embed", embed_body(call)
-        else:
-            path, body = "/api/chat", chat_body(call)
-        return HttpRequest("POST", base_url(call) + path, headers, dumps(body))
+    def request(self, call: Call, path: str, body: dict[str, Any]) -> HttpRequest:
+        """Ollama needs no key: one set (or in the environment) goes as a bearer."""
+        key = call.api_key or environment_value(call, (KEY_VARIABLE,))
+        return HttpRequest("POST", base_url(call) + path,
+                           json_headers(call, bearer(key)), dumps(body))
 
-    def parse(self, call: Call, status: int, headers: Mapping[str, str],
-              content: bytes) -> dict:
-        payload = json_answer(call, status, content)
+    def build_chat(self, call: Call) -> HttpRequest:
+        return self.request(call, "/api/chat", chat_body(call))
+
+    def build_embeddings(self, call: Call) -> HttpRequest:
+        return self.request(call, "/api/embed", embed_body(call))
+
+    def check_answer(self, call: Call, payload: Mapping[str, Any]) -> None:
         if "error" in payload:
-            raise self.error(call, 500, headers, content)
-        if call.endpoint == "embeddings":
-            return parse_embed(call, payload)
-        return parse_chat(call, payload)
+            raise ollama_error(500, payload, {})
 
-    def stream(self, call: Call, raw: Iterator[bytes]) -> Iterator[dict]:
+    def parse_chat(self, call: Call, payload: Mapping[str, Any]) -> dict:
+        found = payload.get("message") or {}
+        calls = openai_tool_calls(found.get("tool_calls"))
+        text = found.get("content") or ("" if not calls else None)
+        message = assistant_message(text, calls, found.get("thinking") or None)
+        finish = finish_reason(payload.get("done_reason"), bool(calls))
+        return completion(call, message, finish, tokens(payload))
+
+    def parse_embeddings(self, call: Call, payload: Mapping[str, Any],
+                         headers: Mapping[str, str]) -> dict:
+        vectors = payload.get("embeddings")
+        if not isinstance(vectors, list):
+            raise errors.BadGateway("Ollama answered with no embeddings.")
+        return embeddings(call, vectors, int(payload.get("prompt_eval_count") or 0))
+
+    def stream_chat(self, call: Call, raw: Iterator[bytes]) -> Iterator[dict]:
         return OllamaStream(call).relay(raw)
 
     def error(self, call: Call, status: int, headers: Mapping[str, str],
               content: bytes) -> errors.GatewayError:
-        payload = loads_or_none(content)
-        cls = errors.class_for_upstream_status(status)
-        if cls is errors.InvalidRequest:
-            cls = error_class(error_message(payload, status), cls)
-        return build_error(cls, payload, status, headers)
+        return ollama_error(status, loads_or_none(content), headers)
+
+
+def ollama_error(status: int, payload: Any, headers: Mapping[str, str]
+                 ) -> errors.GatewayError:
+    """Ollama's errors carry a status and a message; only the message tells a
+    full context window from other bad requests."""
+    cls = errors.class_for_upstream_status(status)
+    if cls is errors.InvalidRequest:
+        cls = error_class(error_message(payload, status), cls)
+    return build_error(cls, payload, status, headers)
 
 
 ADAPTER = OllamaAdapter()

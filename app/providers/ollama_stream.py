@@ -13,21 +13,27 @@ from typing import Any
 
 from app import errors
 from app.providers import sse
-from app.providers.base import Call, dumps, loads_or_none, new_id
+from app.providers.base import (
+    Call,
+    TextTable,
+    class_by_text,
+    dumps,
+    loads_or_none,
+    new_id,
+)
 from app.providers.openai_shapes import Chunks, tool_call, usage
 
-_CONTEXT_TEXT = (
-    "exceeds the context length", "exceeds the available context size",
-    "exceeds maximum context length", "input length exceeds",
+_BY_TEXT: TextTable = (
+    (("exceeds the context length", "exceeds the available context size",
+      "exceeds maximum context length", "input length exceeds"),
+     errors.ContextWindowExceeded),
 )
 
 
 def error_class(message: str, default: type[errors.GatewayError]
                 ) -> type[errors.GatewayError]:
-    text = message.lower()
-    if any(fragment in text for fragment in _CONTEXT_TEXT):
-        return errors.ContextWindowExceeded
-    return default
+    """A full context window is told only by Ollama's message."""
+    return class_by_text(message, _BY_TEXT) or default
 
 
 def finish_reason(done_reason: Any, called_tools: bool) -> str:

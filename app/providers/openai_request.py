@@ -1,17 +1,20 @@
 """What a client asked, read from an OpenAI body for an upstream that speaks another.
 
-The translating adapters (Bedrock, Cohere, Ollama) decide the same way which
-OpenAI params they must honour: a param left at OpenAI's default, or one that
-only labels the request, is never refused; any other param an adapter does not
-map is a 400 ``UnsupportedParam`` unless the deployment drops unsupported
-params. They also read messages, the legacy prompt, images, tool-call arguments
-and embedding input the same way, so that is done here once.
+Every translating adapter decides the same way which OpenAI params it must
+honour: a param left at OpenAI's default, or one that only labels the request,
+is never refused; any other param the adapter does not map is a 400
+``UnsupportedParam`` naming it, unless the deployment (or the request, or
+``litellm_settings``) sets ``drop_params``: then it is dropped and logged. The
+adapters also read messages, tool definitions and choices, tool-call arguments
+and embedding input alike, so that is done here once. Legacy completions reach
+the adapters already turned into chat (:mod:`completions`).
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -22,19 +25,31 @@ from app.providers.base import OPENAI_PARAMS, Call
 logger = logging.getLogger(__name__)
 
 # Params that ask nothing of the model's answer: accepted and not forwarded.
+# ``user`` helps only OpenAI's abuse tracking where a provider has no field.
 INERT_PARAMS = frozenset({
     "model", "stream", "stream_options", "user", "safety_identifier",
-    "prompt_cache_key", "store",
+    "prompt_cache_key",
 })
 
 # A param sent with OpenAI's own default asks for nothing a provider must do.
 OPENAI_DEFAULTS: dict[str, Any] = {
-    "n": 1, "best_of": 1, "logprobs": False, "echo": False,
+    "n": 1, "best_of": 1, "logprobs": False, "echo": False, "suffix": "",
     "presence_penalty": 0, "frequency_penalty": 0, "parallel_tool_calls": True,
     "logit_bias": {}, "modalities": ["text"], "response_format": {"type": "text"},
+    "store": False,
 }
 
+TOOL_MODES = frozenset({"auto", "required", "none"})
+
 _MISSING = object()
+
+
+@dataclass(frozen=True)
+class ToolChoice:
+    """``tool_choice`` read: a mode, or ``function`` with the tool's name."""
+
+    mode: str
+    name: str | None = None
 
 
 def refuse(call: Call, name: str, detail: str = "") -> None:
@@ -50,6 +65,12 @@ def refuse(call: Call, name: str, detail: str = "") -> None:
     )
 
 
+def asked(body: Mapping[str, Any], name: str) -> bool:
+    """True when the body sets ``name`` to something beyond OpenAI's default."""
+    value = body.get(name)
+    return value is not None and OPENAI_DEFAULTS.get(name, _MISSING) != value
+
+
 def requested(call: Call, handled: frozenset[str]) -> dict[str, Any]:
     """The body's OpenAI params that the adapter maps, after refusing the rest.
 
@@ -63,7 +84,7 @@ def requested(call: Call, handled: frozenset[str]) -> dict[str, Any]:
             continue
         if name in handled:
             params[name] = value
-        elif OPENAI_DEFAULTS.get(name, _MISSING) != value:
+        elif asked(call.body, name):
             refuse(call, name)
     return params
 
@@ -75,100 +96,117 @@ def passthrough(call: Call) -> dict[str, Any]:
 
 
 def max_tokens(params: Mapping[str, Any]) -> int | None:
-    """The output limit, preferring the newer ``max_completion_tokens``."""
-    value = params.get("max_completion_tokens", params.get("max_tokens"))
-    return value if isinstance(value, int) else None
+    """The client's output limit, preferring the newer name when both are set."""
+    for name in ("max_completion_tokens", "max_tokens"):
+        value = params.get(name)
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise errors.InvalidRequest(f"'{name}' must be a positive integer.",
+                                        param=name)
+        return value
+    return None
 
 
-def stop_list(params: Mapping[str, Any]) -> list[str] | None:
+def stop_list(params: Mapping[str, Any]) -> list[str]:
+    """``stop`` as a list, whichever of its two OpenAI forms the client used."""
     stop = params.get("stop")
     if stop is None:
-        return None
-    return [stop] if isinstance(stop, str) else list(stop)
+        return []
+    if isinstance(stop, str):
+        return [stop]
+    if isinstance(stop, list) and all(isinstance(item, str) for item in stop):
+        return list(stop)
+    raise errors.InvalidRequest("'stop' must be a string or a list of strings.",
+                                param="stop")
 
 
 def chat_messages(call: Call) -> list[Mapping[str, Any]]:
-    """The conversation: the chat messages, or the legacy prompt as one user turn."""
-    if call.endpoint == "chat":
-        messages = call.body.get("messages")
-        if not isinstance(messages, list) or not messages:
-            raise errors.InvalidRequest("'messages' must be a non-empty list.",
-                                        param="messages")
-        return messages
-    prompt = call.body.get("prompt")
-    if isinstance(prompt, list) and len(prompt) == 1:
-        prompt = prompt[0]
-    if not isinstance(prompt, str):
-        raise errors.InvalidRequest(
-            f"Provider '{call.provider}' takes one text prompt per request.",
-            param="prompt",
-        )
-    return [{"role": "user", "content": prompt}]
+    """The chat's messages, each a JSON object."""
+    messages = call.body.get("messages")
+    if not isinstance(messages, list) or not messages or \
+            not all(isinstance(message, Mapping) for message in messages):
+        raise errors.InvalidRequest("'messages' must be a non-empty list of "
+                                    "objects.", param="messages")
+    return messages
 
 
 def content_text(content: Any) -> str:
     """The text of a message's content, whether a string or a list of parts."""
-    if content is None:
-        return ""
     if isinstance(content, str):
         return content
-    texts = [part.get("text", "") for part in content
-             if isinstance(part, Mapping) and part.get("type") == "text"]
-    return "".join(texts)
+    if isinstance(content, list):
+        return "".join(part.get("text") or "" for part in content
+                       if isinstance(part, Mapping) and part.get("type") == "text")
+    return ""
 
 
-def data_url(url: str) -> tuple[str, str] | None:
-    """Split ``data:<mime>;base64,<data>`` into its MIME type and base64 data."""
-    if not url.startswith("data:"):
-        return None
-    header, comma, data = url[5:].partition(",")
-    mime, _, encoding = header.partition(";")
-    if not comma or encoding != "base64":
-        return None
-    return mime.lower(), data
+def add_turn(turns: list[dict], role: str, items: list[dict],
+             key: str = "content") -> None:
+    """Append a turn, merged into the last when the role repeats: the providers
+    that want alternating roles take one turn's blocks as a list under ``key``."""
+    if not items:
+        return
+    if turns and turns[-1]["role"] == role:
+        turns[-1][key].extend(items)
+    else:
+        turns.append({"role": role, key: items})
 
 
-def image_data(call: Call, part: Mapping[str, Any]) -> tuple[str, str]:
-    """The MIME type and base64 data of an inline image part.
-
-    Adapters do no I/O of their own, so an image given by http(s) URL is refused
-    rather than downloaded.
-    """
-    image = part.get("image_url")
-    url = image.get("url") if isinstance(image, Mapping) else image
-    parsed = data_url(url) if isinstance(url, str) else None
-    if parsed is None:
-        raise errors.InvalidRequest(
-            f"Provider '{call.provider}' takes images only inline as base64 data "
-            "URLs (data:image/png;base64,...).",
-            param="messages",
-        )
-    return parsed
-
-
-def tool_arguments(tool_call: Mapping[str, Any]) -> dict[str, Any]:
-    """The arguments of an OpenAI tool call, decoded from their JSON string."""
-    function = tool_call.get("function") or {}
-    raw = function.get("arguments") or "{}"
+def tool_arguments(raw: Any) -> dict[str, Any]:
+    """The JSON-encoded ``arguments`` of an OpenAI tool call, as an object."""
+    if raw is None or raw == "":
+        return {}
     try:
         value = orjson.loads(raw) if isinstance(raw, str | bytes) else raw
     except orjson.JSONDecodeError:
         value = None
     if not isinstance(value, dict):
         raise errors.InvalidRequest(
-            "A tool call's 'arguments' must be a JSON object.", param="messages")
+            "A tool call's arguments must be a JSON object encoded as a string.",
+            param="messages")
     return value
 
 
+def function_tools(call: Call) -> list[Mapping[str, Any]]:
+    """The tools of type ``function``, each with its ``function`` object checked;
+    other tool types are refused."""
+    tools = call.body.get("tools") or []
+    if not isinstance(tools, list):
+        raise errors.InvalidRequest("'tools' must be a list.", param="tools")
+    kept = []
+    for tool in tools:
+        if not isinstance(tool, Mapping):
+            raise errors.InvalidRequest("Each tool must be an object.", param="tools")
+        if tool.get("type") != "function" or \
+                not isinstance(tool.get("function"), Mapping):
+            refuse(call, "tools", "only function tools can be translated.")
+            continue
+        kept.append(tool)
+    return kept
+
+
+def tool_choice(call: Call) -> ToolChoice | None:
+    """``tool_choice`` read into a mode or one named function; None if not set."""
+    value = call.body.get("tool_choice")
+    if value is None:
+        return None
+    if isinstance(value, str) and value in TOOL_MODES:
+        return ToolChoice(value)
+    function = value.get("function") if isinstance(value, Mapping) else None
+    name = function.get("name") if isinstance(function, Mapping) else None
+    if not isinstance(name, str) or not name:
+        raise errors.InvalidRequest("Unknown tool_choice.", param="tool_choice")
+    return ToolChoice("function", name)
+
+
 def embedding_inputs(call: Call) -> list[str]:
-    """The texts to embed; token-id inputs are OpenAI's alone."""
+    """The texts to embed; token-id inputs are OpenAI's own and are refused."""
     value = call.body.get("input")
     texts = [value] if isinstance(value, str) else value
-    if not isinstance(texts, list) or not texts \
-            or not all(isinstance(text, str) for text in texts):
+    if not isinstance(texts, list) or not texts or \
+            not all(isinstance(text, str) for text in texts):
         raise errors.InvalidRequest(
-            f"Provider '{call.provider}' embeds text: 'input' must be a string "
-            "or a non-empty list of strings.",
-            param="input",
-        )
+            f"Provider '{call.provider}' embeds text only: 'input' must be a "
+            "string or a non-empty list of strings.", param="input")
     return texts

@@ -1,48 +1,36 @@
 """OpenAI's answer shapes, built for adapters whose upstream speaks another.
 
-Answers, stream chunks (one id and ``created`` per stream, with the bookkeeping
-every provider's stream needs), usage and embeddings (base64 when the client
-asked), plus the small HTTP helpers the translating adapters share.
+Whole answers, stream chunks (one id and ``created`` per stream, with the
+bookkeeping every provider's stream needs), usage and embeddings (base64 when
+the client asked). Building them in one place keeps the ids, the echoed model
+name and the usage block alike across providers. Chat shapes only: legacy
+completions are reshaped from them by :mod:`completions`.
 """
 
 from __future__ import annotations
 
 import base64
-import logging
 import struct
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from app import errors
-from app.providers.base import Call, loads_or_none, new_id, now
-
-logger = logging.getLogger(__name__)
+from app.providers.base import Call, new_id, now
 
 
-def usage(prompt: int, completion: int, cached: int | None = None) -> dict[str, Any]:
-    result: dict[str, Any] = {
+def usage(prompt: int, completion: int, total: int | None = None, *,
+          cached: int | None = None, reasoning: int | None = None) -> dict:
+    """OpenAI's usage block; the details appear only when the provider told."""
+    block: dict[str, Any] = {
         "prompt_tokens": prompt,
         "completion_tokens": completion,
-        "total_tokens": prompt + completion,
+        "total_tokens": total if total is not None else prompt + completion,
     }
     if cached:
-        result["prompt_tokens_details"] = {"cached_tokens": cached}
-    return result
-
-
-def completion(call: Call, message: dict[str, Any], finish: str,
-               tokens: dict[str, Any]) -> dict[str, Any]:
-    """The whole answer: ``chat.completion``, or ``text_completion`` for a prompt."""
-    if call.endpoint == "completions":
-        choice: dict[str, Any] = {"index": 0, "text": message.get("content") or "",
-                                  "logprobs": None, "finish_reason": finish}
-        kind, prefix = "text_completion", "cmpl"
-    else:
-        choice = {"index": 0, "message": message, "logprobs": None,
-                  "finish_reason": finish}
-        kind, prefix = "chat.completion", "chatcmpl"
-    return {"id": new_id(prefix), "object": kind, "created": now(),
-            "model": call.requested_model, "choices": [choice], "usage": tokens}
+        block["prompt_tokens_details"] = {"cached_tokens": cached}
+    if reasoning:
+        block["completion_tokens_details"] = {"reasoning_tokens": reasoning}
+    return block
 
 
 def assistant_message(text: str | None, tool_calls: list[dict[str, Any]],
@@ -60,6 +48,24 @@ def tool_call(ident: str, name: str, arguments: str) -> dict[str, Any]:
             "function": {"name": name, "arguments": arguments}}
 
 
+def choice(message: dict[str, Any], finish: str, index: int = 0) -> dict[str, Any]:
+    return {"index": index, "message": message, "logprobs": None,
+            "finish_reason": finish}
+
+
+def chat_response(call: Call, choices: list[dict], usage_block: dict) -> dict:
+    """A ``chat.completion`` answering ``call``, echoing the requested model."""
+    return {"id": new_id("chatcmpl"), "object": "chat.completion",
+            "created": now(), "model": call.requested_model, "choices": choices,
+            "usage": usage_block}
+
+
+def completion(call: Call, message: dict[str, Any], finish: str,
+               usage_block: dict) -> dict:
+    """A ``chat.completion`` with one choice."""
+    return chat_response(call, [choice(message, finish)], usage_block)
+
+
 class Chunks:
     """Builds the chunks of one streamed answer, all with one id and ``created``.
 
@@ -70,10 +76,8 @@ class Chunks:
 
     def __init__(self, call: Call) -> None:
         self.call = call
-        self.legacy = call.endpoint == "completions"
-        self.id = new_id("cmpl" if self.legacy else "chatcmpl")
+        self.id = new_id("chatcmpl")
         self.created = now()
-        self.object = "text_completion" if self.legacy else "chat.completion.chunk"
         self.tokens = usage(0, 0)
         self.finished = False
         self._tool_indexes: dict[Any, int] = {}
@@ -82,13 +86,21 @@ class Chunks:
         """OpenAI's tool-call index for a provider's key, numbered from 0."""
         return self._tool_indexes.setdefault(key, len(self._tool_indexes))
 
+    def known_tool(self, key: Any) -> int | None:
+        return self._tool_indexes.get(key)
+
     @property
     def tool_calls(self) -> int:
         return len(self._tool_indexes)
 
-    def finish(self, reason: str) -> dict:
+    def delta(self, delta: dict[str, Any], finish: str | None = None,
+              index: int = 0) -> dict:
+        return self._chunk([{"index": index, "delta": delta, "logprobs": None,
+                             "finish_reason": finish}])
+
+    def finish(self, reason: str, index: int = 0) -> dict:
         self.finished = True
-        return self.delta({}, reason)
+        return self.delta({}, reason, index)
 
     def close(self) -> Iterator[dict]:
         """End the stream: a cut-short answer raises; else the usage chunk if asked."""
@@ -96,28 +108,21 @@ class Chunks:
             raise errors.BadGateway(
                 f"The {self.call.provider} stream ended before the answer did.")
         if self.call.include_usage:
-            yield self.usage(self.tokens)
+            yield self.usage_chunk()
 
-    def delta(self, delta: dict[str, Any], finish: str | None = None) -> dict:
-        if self.legacy:
-            choice = {"index": 0, "text": delta.get("content") or "",
-                      "logprobs": None, "finish_reason": finish}
-        else:
-            choice = {"index": 0, "delta": delta, "logprobs": None,
-                      "finish_reason": finish}
-        return self._chunk([choice])
-
-    def usage(self, tokens: dict[str, Any]) -> dict:
+    def usage_chunk(self) -> dict:
+        """The closing chunk ``stream_options.include_usage`` asks for."""
         chunk = self._chunk([])
-        chunk["usage"] = tokens
+        chunk["usage"] = self.tokens
         return chunk
 
     def _chunk(self, choices: list[dict[str, Any]]) -> dict:
-        return {"id": self.id, "object": self.object, "created": self.created,
-                "model": self.call.requested_model, "choices": choices}
+        return {"id": self.id, "object": "chat.completion.chunk",
+                "created": self.created, "model": self.call.requested_model,
+                "choices": choices}
 
 
-def embeddings(call: Call, vectors: list[list[float]], prompt_tokens: int) -> dict:
+def embeddings(call: Call, vectors: Iterable[list[float]], prompt_tokens: int) -> dict:
     """OpenAI's embeddings list, as floats or as base64 when the client asked."""
     as_base64 = call.body.get("encoding_format") == "base64"
     data = [{"object": "embedding", "index": index,
@@ -132,32 +137,6 @@ def _base64_floats(vector: list[float]) -> str:
     return base64.b64encode(struct.pack(f"<{len(vector)}f", *vector)).decode()
 
 
-def json_headers(call: Call, key: str | None = None) -> dict[str, str]:
-    """JSON content type, the bearer key if any, then the deployment's extra headers."""
-    headers = {"Content-Type": "application/json"}
-    if key:
-        headers["Authorization"] = f"Bearer {key}"
-    headers.update(call.credentials.get("extra_headers") or {})
-    return headers
-
-
-def json_answer(call: Call, status: int, content: bytes) -> dict[str, Any]:
-    """A 2xx body as a JSON object; anything else is the upstream's fault."""
-    payload = loads_or_none(content)
-    if not isinstance(payload, dict):
-        raise errors.BadGateway(
-            f"The {call.provider} upstream answered with malformed JSON.",
-            upstream_status=status)
-    return payload
-
-
-def header(headers: Mapping[str, str], name: str) -> str | None:
-    """A response header by name, whatever the case of the mapping's keys."""
-    value = headers.get(name)
-    if value is not None:
-        return value
-    lowered = name.lower()
-    for key, found in headers.items():
-        if key.lower() == lowered:
-            return found
-    return None
+def estimate_tokens(texts: Iterable[str]) -> int:
+    """About four characters a token, for providers that report no usage."""
+    return sum(max(1, (len(text) + 3) // 4) for text in texts)

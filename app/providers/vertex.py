@@ -13,53 +13,52 @@ Vertex's text-embeddings reference); Claude has no embeddings.
 (``global`` has none). Project, location and credentials come from the
 deployment, then (only when the deployment may use the gateway's environment)
 from ``VERTEXAI_PROJECT``/``VERTEXAI_LOCATION``/``VERTEXAI_CREDENTIALS`` and
-Application Default Credentials; the project may also come from the key.
+Application Default Credentials; the project may also come from the key. A
+client's validated ``vertex_ai_location`` overrides the location for its
+request; its ``vertex_project`` and ``vertex_credentials`` only where the
+deployment's ``configurable_clientside_auth_params`` allow them, and a
+client's key must be inline JSON using Google's token endpoint.
 """
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Iterator, Mapping
 from typing import Any
-from urllib.parse import quote
 
 from app import errors
 from app.providers import (
     anthropic_messages,
     anthropic_response,
-    completions,
     gemini_request,
     gemini_response,
     google_errors,
-    params,
-    shapes,
+    openai_shapes,
     vertex_auth,
 )
-from app.providers.base import Adapter, Call, HttpRequest, dumps, loads_or_none
-from app.providers.gemini import answer_payload
+from app.providers.base import Call, HttpRequest, dumps, loads_or_none, path_segment
+from app.providers.openai_request import embedding_inputs, passthrough
+from app.providers.translating import (
+    TranslatingAdapter,
+    environment_value,
+    json_headers,
+)
 
 LOCATION = re.compile(r"global|[a-z0-9-]{1,40}")
 DEFAULT_LOCATION = "us-central1"
 ANTHROPIC_VERSION = "vertex-2023-10-16"
 PROJECT_ENV = ("VERTEXAI_PROJECT", "VERTEX_PROJECT")
 LOCATION_ENV = ("VERTEXAI_LOCATION", "VERTEX_LOCATION")
-CREDENTIALS_ENV = "VERTEXAI_CREDENTIALS"
+CREDENTIALS_ENV = ("VERTEXAI_CREDENTIALS",)
 # Multi-region locations served from their own hosts, as Google's SDKs do.
 _MULTI_REGION_HOSTS = {"us": "https://aiplatform.us.rep.googleapis.com",
                        "eu": "https://aiplatform.eu.rep.googleapis.com"}
 
 
-def from_environment(call: Call, names: tuple[str, ...]) -> str | None:
-    if not call.use_environment_credentials:
-        return None
-    return next((os.environ[name] for name in names if os.environ.get(name)), None)
-
-
 def location(call: Call) -> str:
-    """The deployment's location, checked so it can only name a location."""
+    """The call's location, checked so it can only name a location."""
     value = call.credentials.get("vertex_location") or \
-        from_environment(call, LOCATION_ENV) or DEFAULT_LOCATION
+        environment_value(call, LOCATION_ENV) or DEFAULT_LOCATION
     if not isinstance(value, str) or not LOCATION.fullmatch(value):
         raise errors.InvalidRequest("vertex_location is not a valid location.",
                                     param="vertex_location")
@@ -73,13 +72,19 @@ def host(where: str) -> str:
 
 
 def credentials_of(call: Call) -> dict | None:
-    """The service account key to use, or None to use ADC."""
-    allowed = call.use_environment_credentials
-    value = call.credentials.get("vertex_credentials") or \
-        from_environment(call, (CREDENTIALS_ENV,))
+    """The service account key to use, or None to use ADC.
+
+    The operator's key (from the config or the environment) may be a file path
+    and name its own token endpoint; a client's may do neither.
+    """
+    value = call.credentials.get("vertex_credentials")
     if value:
-        return vertex_auth.credential_info(value, allow_files=allowed)
-    if not allowed:
+        operator_key = "vertex_credentials" not in call.client_credentials
+        return vertex_auth.credential_info(value, allow_files=operator_key)
+    value = environment_value(call, CREDENTIALS_ENV)
+    if value:
+        return vertex_auth.credential_info(value, allow_files=True)
+    if not call.use_environment_credentials:
         raise errors.InvalidRequest(
             "The deployment has no credentials for provider 'vertex_ai': it "
             "needs vertex_credentials.")
@@ -88,7 +93,7 @@ def credentials_of(call: Call) -> dict | None:
 
 def project(call: Call, token: vertex_auth.Token) -> str:
     value = call.credentials.get("vertex_project") or \
-        from_environment(call, PROJECT_ENV) or token.project
+        environment_value(call, PROJECT_ENV) or token.project
     if not isinstance(value, str) or not value:
         raise errors.InvalidRequest("The deployment names no vertex_project.",
                                     param="vertex_project")
@@ -99,27 +104,18 @@ def is_claude(call: Call) -> bool:
     return call.model.startswith("claude")
 
 
-def target(call: Call) -> tuple[str, str, dict]:
-    """The publisher, method and body of the request for ``call``."""
-    if call.endpoint == "embeddings":
-        if is_claude(call):
-            raise errors.InvalidRequest("Claude models have no embeddings.",
-                                        param="model")
-        return "google", "predict", embed_body(call)
-    chat = completions.as_chat(call)
-    if is_claude(call):
-        body = anthropic_messages.request_body(chat)
-        del body["model"]
-        body["anthropic_version"] = ANTHROPIC_VERSION
-        return "anthropic", "streamRawPredict" if call.stream else "rawPredict", body
-    method = "streamGenerateContent" if call.stream else "generateContent"
-    return "google", method, gemini_request.request_body(chat)
+def claude_body(call: Call) -> dict:
+    """Anthropic's Messages body, minus ``model`` (it is in the URL)."""
+    body = anthropic_messages.request_body(call)
+    del body["model"]
+    body["anthropic_version"] = ANTHROPIC_VERSION
+    return body
 
 
 def embed_body(call: Call) -> dict:
     """``:predict`` instances; ``task_type`` and ``title`` go on each instance."""
-    texts = shapes.embedding_inputs(call)
-    extra = params.passthrough(call)
+    texts = embedding_inputs(call)
+    extra = passthrough(call)
     instance = {key: extra.pop(key) for key in ("task_type", "title") if key in extra}
     parameters = {gemini_request.camel(key): value for key, value in extra.items()}
     if call.body.get("dimensions") is not None:
@@ -132,7 +128,7 @@ def embed_body(call: Call) -> dict:
 
 
 def embeddings_response(call: Call, payload: Mapping[str, Any]) -> dict:
-    texts = shapes.embedding_inputs(call)
+    texts = embedding_inputs(call)
     embeddings = [(item.get("embeddings") or {}) for item in
                   payload.get("predictions") or ()]
     if len(embeddings) != len(texts):
@@ -141,57 +137,61 @@ def embeddings_response(call: Call, payload: Mapping[str, Any]) -> dict:
     tokens = sum(int((item.get("statistics") or {}).get("token_count") or 0)
                  for item in embeddings)
     vectors = [item.get("values") or [] for item in embeddings]
-    return shapes.embedding_list(call, vectors, tokens)
+    return openai_shapes.embeddings(call, vectors, tokens)
 
 
-def claude_answer(call: Call, status: int, content: bytes) -> dict:
-    """A chat answer from Claude's rawPredict, whose body is Anthropic's."""
-    payload = loads_or_none(content)
-    if not isinstance(payload, dict):
-        raise errors.BadGateway("The upstream answered with malformed JSON.",
-                                upstream_status=status)
-    if payload.get("type") == "error":
-        raise anthropic_response.in_band_error(payload)
-    return anthropic_response.chat_response(call, payload)
-
-
-class VertexAdapter(Adapter):
+class VertexAdapter(TranslatingAdapter):
     name = "vertex_ai"
 
     def __init__(self) -> None:
         self.tokens = vertex_auth.TokenCache()
 
-    def build(self, call: Call) -> HttpRequest:
-        publisher, method, body = target(call)
+    def request(self, call: Call, publisher: str, method: str,
+                body: dict) -> HttpRequest:
+        """The model's URL under the call's project and location, with a token."""
         where = location(call)
         token = self.tokens.token(credentials_of(call))
         url = (f"{(call.api_base or host(where)).rstrip('/')}/v1/projects/"
-               f"{quote(project(call, token), safe='')}/locations/{where}/"
-               f"publishers/{publisher}/models/{quote(call.model, safe='')}:{method}")
+               f"{path_segment(project(call, token))}/locations/{where}/"
+               f"publishers/{publisher}/models/{path_segment(call.model)}:{method}")
         if method == "streamGenerateContent":
             url += "?alt=sse"
-        headers = {"content-type": "application/json",
-                   "authorization": f"Bearer {token.value}"}
-        headers.update(call.credentials.get("extra_headers") or {})
+        headers = json_headers(call, {"authorization": f"Bearer {token.value}"})
         return HttpRequest("POST", url, headers, dumps(body))
 
-    def parse(self, call: Call, status: int, headers: Mapping[str, str],
-              content: bytes) -> dict:
+    def build_chat(self, call: Call) -> HttpRequest:
         if is_claude(call):
-            return completions.text_response(call, claude_answer(call, status,
-                                                                 content))
-        payload = answer_payload(status, content)
-        if call.endpoint == "embeddings":
-            return embeddings_response(call, payload)
-        return completions.text_response(
-            call, gemini_response.chat_response(call, payload))
+            method = "streamRawPredict" if call.stream else "rawPredict"
+            return self.request(call, "anthropic", method, claude_body(call))
+        method = "streamGenerateContent" if call.stream else "generateContent"
+        return self.request(call, "google", method,
+                            gemini_request.request_body(call))
 
-    def stream(self, call: Call, raw: Iterator[bytes]) -> Iterator[dict]:
+    def build_embeddings(self, call: Call) -> HttpRequest:
         if is_claude(call):
-            chunks = anthropic_response.StreamTranslator(call).run(raw)
+            raise errors.InvalidRequest("Claude models have no embeddings.",
+                                        param="model")
+        return self.request(call, "google", "predict", embed_body(call))
+
+    def check_answer(self, call: Call, payload: Mapping[str, Any]) -> None:
+        if is_claude(call):
+            anthropic_response.check_answer(payload)
         else:
-            chunks = gemini_response.StreamTranslator(call).run(raw)
-        return completions.text_chunks(call, chunks)
+            gemini_response.check_answer(payload)
+
+    def parse_chat(self, call: Call, payload: Mapping[str, Any]) -> dict:
+        if is_claude(call):
+            return anthropic_response.chat_response(call, payload)
+        return gemini_response.chat_response(call, payload)
+
+    def parse_embeddings(self, call: Call, payload: Mapping[str, Any],
+                         headers: Mapping[str, str]) -> dict:
+        return embeddings_response(call, payload)
+
+    def stream_chat(self, call: Call, raw: Iterator[bytes]) -> Iterator[dict]:
+        if is_claude(call):
+            return anthropic_response.StreamTranslator(call).run(raw)
+        return gemini_response.StreamTranslator(call).run(raw)
 
     def error(self, call: Call, status: int, headers: Mapping[str, str],
               content: bytes) -> errors.GatewayError:
