@@ -272,10 +272,6 @@ def fallback_map(entries: Any) -> Mapping[str, tuple[str, ...]]:
     return MappingProxyType(merged)
 
 
-FALLBACK_MAPS = frozenset({"fallbacks", "context_window_fallbacks",
-                           "content_policy_fallbacks"})
-
-
 def build_router_settings(*layers: Mapping[str, Any]) -> RouterSettings:
     """Router settings from layers of validated dicts; later layers win."""
     merged: dict[str, Any] = {}

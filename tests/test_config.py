@@ -91,15 +91,6 @@ router_settings: {num_retries: 1}
     assert loaded.deployments[0].provider == "openai"
 
 
-def test_max_fallbacks_is_a_count_not_a_fallback_map(tmp_path):
-    loaded = load_text(tmp_path, """
-model_list: [{model_name: a, litellm_params: {model: a}}]
-router_settings: {max_fallbacks: 3, fallbacks: [{a: [b]}]}
-""")
-    assert loaded.router.max_fallbacks == 3
-    assert loaded.router.fallbacks == {"a": ("b",)}
-
-
 def test_defaults_match_the_readme_table(tmp_path):
     loaded = load_text(tmp_path, "model_list: []")
     assert loaded.router.num_retries == 2
