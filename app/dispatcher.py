@@ -66,12 +66,19 @@ class Target:
 
 
 class Dispatcher:
-    def __init__(self, pool_size: int = 100) -> None:
+    """Sends attempts on one session: ``hosts`` pools of ``pool_size`` each.
+
+    A pool keeps at most ``pool_size`` idle connections to its host; past
+    that, urllib3 closes each extra connection when its answer ends and
+    logs a warning, so ``pool_size`` should be the worker's concurrency.
+    """
+
+    def __init__(self, pool_size: int = 100, hosts: int = 256) -> None:
         self.session = requests.Session()
         self.session.trust_env = False  # no proxies or netrc from the environment
         # One session serves every caller: an upstream's cookie must not stick.
         self.session.cookies.set_policy(DefaultCookiePolicy(allowed_domains=[]))
-        adapter = pinning.PinnedAdapter(pool_connections=pool_size,
+        adapter = pinning.PinnedAdapter(pool_connections=hosts,
                                         pool_maxsize=pool_size)
         self.session.mount("http://", adapter)
         self.session.mount("https://", adapter)
@@ -117,6 +124,10 @@ class Dispatcher:
                 timeout=(timeouts.connect(call.stream), read))
         except requests.RequestException as error:
             raise translate(error) from None
+        # The answer (a stream's lasts as long as the stream) would keep its
+        # request, and in it the serialised prompt, which is not needed once
+        # sent: it keeps an empty one instead.
+        response.request = requests.PreparedRequest()
         if response.status_code >= 300:
             raise failure(adapter, call, response, timeouts)
         return response

@@ -9,6 +9,7 @@ from the request's ``user_config``.
 from __future__ import annotations
 
 import logging
+import os
 import time
 
 from app import errors
@@ -25,12 +26,12 @@ logger = logging.getLogger(__name__)
 
 
 class Gateway:
-    def __init__(self, config: GatewayConfig, *, pool_size: int = 256,
+    def __init__(self, config: GatewayConfig, *, pool_size: int | None = None,
                  resolver=None) -> None:
         self.config = config
         self.started_at = int(time.time())
         self.gate = Gate(config.urls, resolver=resolver)
-        self.dispatcher = Dispatcher(pool_size=pool_size)
+        self.dispatcher = Dispatcher(pool_size=pool_size or worker_connections())
         self.state = InProcessState()
         self.router = Router(config.deployments, config.router, gate=self.gate,
                              dispatcher=self.dispatcher, state=self.state,
@@ -54,3 +55,10 @@ class Gateway:
 
     def operator_groups(self) -> ModelGroups:
         return self.router.groups
+
+
+def worker_connections() -> int:
+    """The connections one gunicorn worker holds (``GATEWAY_WORKER_CONNECTIONS``,
+    as ``config/gunicorn.conf.py`` reads it): as many as it may relay to one
+    upstream at once, so its pool to that upstream keeps them all."""
+    return int(os.environ.get("GATEWAY_WORKER_CONNECTIONS", "2000"))

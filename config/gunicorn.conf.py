@@ -8,12 +8,16 @@ the standard library when it boots a gevent worker, before the app (and so
 PORT (PaaS hosts set it) chooses the port, GATEWAY_BIND_HOST the address
 (default 0.0.0.0), WEB_CONCURRENCY the worker count (default 2), and
 GATEWAY_WORKER_CONNECTIONS the connections one worker holds (default 2000).
+Workers resolve IP addresses without gevent's thread pool
+(:mod:`app.resolver`); set GEVENT_RESOLVER to choose another resolver.
 """
 
 import os
 import sys
 
 from app.logs import logconfig_dict as gateway_logging
+
+os.environ.setdefault("GEVENT_RESOLVER", "app.resolver.NumericFirstResolver")
 
 
 def positive(name: str, default: str) -> int:

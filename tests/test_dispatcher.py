@@ -70,6 +70,54 @@ def test_mock_response_answers_without_any_exchange():
     assert answer["choices"][0]["message"]["content"] == "mocked"
 
 
+@pytest.mark.parametrize("pool_size, discards", [(3, False), (1, True)])
+def test_a_pool_as_large_as_the_concurrency_keeps_every_connection(
+        pool_size, discards, caplog):
+    """Streams held at once return their connections to the pool when they
+    end; a pool smaller than that closes the extras, with a warning each."""
+    import threading
+
+    with FakeUpstream("UP") as upstream:
+        upstream.script({"sse": sse_ok("ok"), "chunk_interval_s": 0.05})
+        dispatcher = Dispatcher(pool_size=pool_size)
+        call = chat_call(f"{upstream.base}/v1", stream=True)
+        streams = [dispatcher.send(call, Target(), TIMEOUTS) for _ in range(3)]
+        readers = [threading.Thread(target=list, args=(s,)) for s in streams]
+        for reader in readers:
+            reader.start()
+        for reader in readers:
+            reader.join(5)
+    assert ("Connection pool is full" in caplog.text) is discards
+
+
+def test_the_gateway_pools_as_many_connections_as_a_worker_holds(monkeypatch):
+    from app.gateway import Gateway
+    from app.settings import GatewayConfig
+
+    monkeypatch.setenv("GATEWAY_WORKER_CONNECTIONS", "7")
+    adapter = Gateway(GatewayConfig()).dispatcher.session.get_adapter("http://x")
+    assert adapter.poolmanager.connection_pool_kw["maxsize"] == 7
+
+
+def test_a_sent_body_is_not_kept_for_the_life_of_the_answer():
+    """A stream's answer lives as long as the stream: its request must not
+    keep the serialised prompt (measured: 100 KB held per 20 KB prompt)."""
+    from app import providers
+
+    with FakeUpstream("UP") as upstream:
+        upstream.script({"sse": sse_ok("ok"), "chunk_interval_s": 0.01})
+        call = chat_call(f"{upstream.base}/v1", stream=True)
+        dispatcher = Dispatcher()
+        response = dispatcher.exchange(providers.adapter_for("openai"), call,
+                                       Target(), TIMEOUTS)
+        try:
+            assert response.request.body is None
+            sent = upstream.wait_for_calls(1)[0].json
+            assert sent["messages"] == call.body["messages"]
+        finally:
+            response.close()
+
+
 # The clock
 
 
