@@ -259,11 +259,6 @@ def defaults_of(params: Mapping[str, Any]) -> dict[str, Any]:
     return found
 
 
-# Router settings in LiteLLM's ``[{group: [group, ...]}, ...]`` shape.
-FALLBACK_MAPS = frozenset({"fallbacks", "context_window_fallbacks",
-                           "content_policy_fallbacks"})
-
-
 def fallback_map(entries: Any) -> Mapping[str, tuple[str, ...]]:
     merged: dict[str, tuple[str, ...]] = {}
     for entry in entries or ():
