@@ -209,7 +209,8 @@ def limits_of(general: Mapping[str, Any]) -> Limits:
     defaults = Limits()
     size_mb = general.get("max_request_size_mb")
     return Limits(
-        max_body_bytes=int(size_mb * 1024 * 1024) if size_mb else defaults.max_body_bytes,
+        max_body_bytes=(int(size_mb * 1024 * 1024) if size_mb
+                        else defaults.max_body_bytes),
         user_config_max_deployments=general.get(
             "user_config_max_deployments", defaults.user_config_max_deployments),
         max_num_retries=general.get("max_client_num_retries", defaults.max_num_retries),

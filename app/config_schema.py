@@ -85,7 +85,8 @@ class Allowance(fields.Field):
             (name, pattern), = value.items()
             if isinstance(name, str) and isinstance(pattern, str):
                 return {name: pattern}
-        raise ValidationError("Expected a param name or a one-key {name: regex} mapping.")
+        raise ValidationError(
+            "Expected a param name or a one-key {name: regex} mapping.")
 
 
 class SslVerify(fields.Field):

@@ -117,6 +117,9 @@ class Dispatcher:
         try:
             prepared = requests.Request(http.method, http.url, headers=http.headers,
                                         data=http.body).prepare()
+            # requests "requotes" URLs, decoding %2E back to a dot; the
+            # adapters' URLs are already encoded, one segment per name.
+            prepared.url = http.url
             if target.pinned is not None:
                 pinning.pin(prepared, target.pinned)
             response = self.session.send(

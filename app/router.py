@@ -214,7 +214,8 @@ class Router:
     def unavailable(self, candidates: list[Candidate], now: float
                     ) -> errors.GatewayError:
         """503 (cooling down) or 429 (over budget), saying when to come back."""
-        ends = [self.state.cooldown_until(c.deployment.state_key, now) for c in candidates]
+        ends = [self.state.cooldown_until(c.deployment.state_key, now)
+                for c in candidates]
         cooling = [end for end in ends if end is not None]
         if cooling:
             return errors.NoDeploymentAvailable(

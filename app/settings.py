@@ -22,6 +22,14 @@ from app.params import AUTH_ALIASES, ROUTING_ALIASES
 
 EMPTY: Mapping[str, Any] = MappingProxyType({})
 
+
+FallbackMap = Mapping[str, tuple[str, ...]]
+
+
+def empty() -> Mapping[str, Any]:
+    """A default for mapping fields: the shared read-only empty mapping."""
+    return EMPTY
+
 # litellm_params keys with a field of their own on Deployment.
 _OWN_FIELDS = frozenset({
     "model", "custom_llm_provider", "api_key", "api_base", "base_url",
@@ -59,10 +67,10 @@ class Deployment:
     mock_response: str | None = None
     drop_params: bool | None = None
     ssl_verify: bool | str | None = None
-    credentials: Mapping[str, Any] = field(default_factory=lambda: EMPTY)
-    defaults: Mapping[str, Any] = field(default_factory=lambda: EMPTY)
+    credentials: Mapping[str, Any] = field(default_factory=empty)
+    defaults: Mapping[str, Any] = field(default_factory=empty)
     allowlist: Allowlist = field(default_factory=Allowlist)
-    model_info: Mapping[str, Any] = field(default_factory=lambda: EMPTY)
+    model_info: Mapping[str, Any] = field(default_factory=empty)
     client_owned: bool = False
     served_as: str = ""
 
@@ -106,15 +114,15 @@ class RouterSettings:
     timeout: float | None = None
     request_timeout: float = 600.0
     stream_timeout: float | None = None
-    fallbacks: Mapping[str, tuple[str, ...]] = field(default_factory=lambda: EMPTY)
-    context_window_fallbacks: Mapping[str, tuple[str, ...]] = field(default_factory=lambda: EMPTY)
-    content_policy_fallbacks: Mapping[str, tuple[str, ...]] = field(default_factory=lambda: EMPTY)
+    fallbacks: FallbackMap = field(default_factory=empty)
+    context_window_fallbacks: FallbackMap = field(default_factory=empty)
+    content_policy_fallbacks: FallbackMap = field(default_factory=empty)
     default_fallbacks: tuple[str, ...] = ()
     max_fallbacks: int = 5
     disable_cooldowns: bool = False
     drop_params: bool = False
-    model_group_alias: Mapping[str, str] = field(default_factory=lambda: EMPTY)
-    default_litellm_params: Mapping[str, Any] = field(default_factory=lambda: EMPTY)
+    model_group_alias: Mapping[str, str] = field(default_factory=empty)
+    default_litellm_params: Mapping[str, Any] = field(default_factory=empty)
 
 
 @dataclass(frozen=True)

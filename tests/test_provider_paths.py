@@ -46,3 +46,21 @@ def test_the_model_never_leaves_its_segment(provider, model):
     assert segment == path_segment(model)
     assert "/./" not in url.path and "/../" not in url.path
     assert not url.path.endswith(("/.", "/.."))
+
+
+@pytest.mark.parametrize("model, segment", [("..", "%2E%2E"), (".", "%2E")])
+def test_dot_segments_stay_encoded_on_the_wire(model, segment):
+    """What the upstream receives, not only what the adapter builds: the HTTP
+    client must not decode the escaped dots back into path segments."""
+    from app.dispatcher import Dispatcher, Target, Timeouts
+    from tests.fakes import FakeUpstream, chat_ok
+
+    with FakeUpstream("AZ") as fake:
+        fake.script({"json": chat_ok("ok")})
+        call = Call(endpoint="chat", provider="azure", model=model,
+                    body={"messages": [{"role": "user", "content": "hi"}]},
+                    api_base=fake.base, api_key="k-123456", api_version="2024-10-21",
+                    use_environment_credentials=False, requested_model="m")
+        Dispatcher().send(call, Target(), Timeouts(total=5, stream=5))
+        (received,) = fake.calls
+    assert received.path == f"/openai/deployments/{segment}/chat/completions"
